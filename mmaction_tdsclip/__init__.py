@@ -1,0 +1,13 @@
+"""mmaction-tdsclip: TDS-CLIP (Temporal Difference Side Network) for MMAction2.
+
+Importing this package applies the compatibility shims for the pinned
+OpenMMLab stack and registers every module of the plugin into MMAction2's
+registries (``default_scope='mmaction'``).
+"""
+from . import compat
+
+compat.apply_all()
+
+from . import datasets, engine, models  # noqa: E402,F401  (registration)
+
+__version__ = '0.1.0'
