@@ -4,6 +4,7 @@ Each shim checks whether the breakage is still present and does nothing once
 upstream has fixed it.
 """
 import importlib.util
+import os
 import sys
 import types
 
@@ -17,22 +18,28 @@ def stub_missing_drn_localizer() -> bool:
     name = 'mmaction.models.localizers.drn'
     if name in sys.modules:
         return False
-    spec = importlib.util.find_spec('mmaction.models.localizers')
+    # find_spec on the dotted name would import mmaction.models, which is
+    # the import that fails, so locate the folder from the top package.
+    spec = importlib.util.find_spec('mmaction')
     if spec is None or not spec.submodule_search_locations:
         return False
-    import os
     for loc in spec.submodule_search_locations:
-        if os.path.isdir(os.path.join(loc, 'drn')):
+        if os.path.isdir(os.path.join(loc, 'models', 'localizers', 'drn')):
             return False
-    stub = types.ModuleType(name)
-    stub.__doc__ = 'Stub for the DRN localizer missing from the mmaction2 wheel.'
+    class DRN:
+        """Placeholder for the DRN localizer missing from the wheel."""
 
-    class DRN:  # noqa: D401 - placeholder class
         def __init__(self, *args, **kwargs):
-            raise ImportError('DRN is missing from the installed mmaction2 wheel.')
+            raise ImportError('DRN is missing from the installed mmaction2 '
+                              'wheel (open-mmlab/mmaction2#2714).')
 
-    stub.DRN = DRN
-    sys.modules[name] = stub
+    package = types.ModuleType(name)
+    package.__path__ = []
+    module = types.ModuleType(name + '.drn')
+    module.DRN = DRN
+    package.drn = module
+    sys.modules[name] = package
+    sys.modules[name + '.drn'] = module
     return True
 
 
