@@ -1,0 +1,5 @@
+from .adapters import *  # noqa: F401,F403
+from .backbones import *  # noqa: F401,F403
+from .heads import *  # noqa: F401,F403
+from .necks import *  # noqa: F401,F403
+from .recognizers import *  # noqa: F401,F403

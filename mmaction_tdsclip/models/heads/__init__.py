@@ -1,0 +1,3 @@
+from .tds_head import TDSHead
+
+__all__ = ['TDSHead']

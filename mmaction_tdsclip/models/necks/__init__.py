@@ -1,0 +1,6 @@
+from .frame_averaging_neck import FrameAveragingNeck
+from .side_projection import SideProjection
+from .tds_block import TDSBlock
+from .tds_side_network import TDSSideNetwork
+
+__all__ = ['FrameAveragingNeck', 'SideProjection', 'TDSBlock', 'TDSSideNetwork']

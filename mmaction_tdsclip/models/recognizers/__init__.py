@@ -1,0 +1,3 @@
+from .tds_clip_recognizer import TDSCLIPRecognizer
+
+__all__ = ['TDSCLIPRecognizer']

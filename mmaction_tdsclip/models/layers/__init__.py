@@ -1,0 +1,3 @@
+from .attention import PackedMultiheadAttention
+
+__all__ = ['PackedMultiheadAttention']

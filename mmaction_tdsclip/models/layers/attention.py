@@ -1,0 +1,57 @@
+"""Multi-head attention with ``nn.MultiheadAttention``'s parameter layout."""
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class PackedMultiheadAttention(nn.Module):
+    """Self-attention with ``nn.MultiheadAttention``'s parameter names.
+
+    Args:
+        embed_dims: Token width ``C``.
+        num_heads: Number of heads; ``C`` must be divisible by it.
+        use_sdpa: Use ``F.scaled_dot_product_attention`` (fused kernels).
+            When False the softmax is computed explicitly, as the reference
+            implementation does.
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, use_sdpa: bool = True) -> None:
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'embed_dims={embed_dims} is not divisible by num_heads={num_heads}.')
+        self.embed_dims = embed_dims
+        self.num_heads = num_heads
+        self.use_sdpa = use_sdpa
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * embed_dims, embed_dims))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * embed_dims))
+        self.out_proj = nn.Linear(embed_dims, embed_dims)
+        nn.init.xavier_uniform_(self.in_proj_weight)
+
+    def forward(self, query: torch.Tensor, key_value: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Attend ``query`` rows over ``key_value`` rows (self-attention when None).
+
+        Args:
+            query: ``(B, Nq, C)``.
+            key_value: ``(B, Nk, C)`` or None.
+
+        Returns:
+            ``(B, Nq, C)``.
+        """
+        B, Nq, C = query.shape
+        w_q, w_kv = self.in_proj_weight.split([C, 2 * C])
+        b_q, b_kv = self.in_proj_bias.split([C, 2 * C])
+        if key_value is None:
+            q, k, v = F.linear(query, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        else:
+            q = F.linear(query, w_q, b_q)
+            k, v = F.linear(key_value, w_kv, b_kv).chunk(2, dim=-1)
+        head_dims = C // self.num_heads
+        q, k, v = (t.unflatten(-1, (self.num_heads, head_dims)).transpose(1, 2) for t in (q, k, v))
+        if self.use_sdpa:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            attn = (q * head_dims**-0.5) @ k.transpose(-2, -1)
+            out = attn.softmax(dim=-1) @ v
+        return self.out_proj(out.transpose(1, 2).reshape(B, Nq, C))

@@ -1,0 +1,181 @@
+"""The TDS side network (neck): stem + SME-Adapter, then one TDS block per frozen layer."""
+from contextlib import nullcontext
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModule
+from torch.utils.checkpoint import checkpoint
+
+from mmaction.registry import MODELS
+
+from ..adapters import SMEAdapter
+from .side_projection import SideProjection
+from .tds_block import TDSBlock, frozen_batchnorm_stats, video_to_tokens
+
+
+@MODELS.register_module()
+class TDSSideNetwork(BaseModule):
+    """TDS-CLIP's trainable side network.
+
+    It sees every frame of each local window (the frozen backbone sees only
+    the centre ones) and, before each of its blocks, the tokens of one
+    frozen layer.
+
+    Args:
+        num_frames: ``T``, segments per clip.
+        num_local_frames: ``n``, consecutive frames per segment (odd). With
+            ``n = 1`` the SME-Adapter has nothing to see and is off.
+        side_dim: Side width ``D``; must be a multiple of 64 (heads are 64
+            wide) unless ``num_heads`` is given.
+        alpha: Weight of the appearance stem in the side input.
+        beta: Weight of the SME-Adapter (0.5 in the released code).
+        use_td: Put TD-Adapters in the blocks (see ``td_layers``).
+        use_sme: Add the SME-Adapter to the stem.
+        td_mode: ``'pool'``, ``'conv'`` or ``'direct'`` (see :class:`TDAdapter`).
+        td_pool_kernel: Temporal kernel of the TD reference (3, 5, 7).
+        td_reduction: TD bottleneck reduction ``r``.
+        td_layers: Frozen-layer indices whose side block gets a TD-Adapter;
+            all side blocks when None.
+        layer_interval: Attach a side block to every k-th frozen layer only
+            (layers k-1, 2k-1, ...); 1 attaches one to every layer.
+        num_heads: Side attention heads; ``side_dim // 64`` when None.
+        in_channels: Frozen width ``W`` (filled in from the backbone).
+        num_layers: Frozen depth ``L`` (filled in from the backbone).
+        patch_size: Frozen patch size ``p`` (filled in from the backbone).
+        grid_size: Patch grid ``(h, w)`` (filled in from the backbone).
+        memory_efficient: Recompute the normalised CLIP tokens of the side
+            connections in backward instead of storing them.
+        use_sdpa: Fused attention kernels in the side blocks.
+        with_cp: Non-reentrant activation checkpointing of every side block.
+        init_cfg: OpenMMLab init config; the spec's init is applied at build.
+    """
+
+    def __init__(self,
+                 num_frames: int = 8,
+                 num_local_frames: int = 5,
+                 side_dim: int = 320,
+                 alpha: float = 1.0,
+                 beta: float = 0.5,
+                 use_td: bool = True,
+                 use_sme: bool = True,
+                 td_mode: str = 'pool',
+                 td_pool_kernel: int = 3,
+                 td_reduction: int = 16,
+                 td_layers: Optional[Sequence[int]] = None,
+                 layer_interval: int = 1,
+                 num_heads: Optional[int] = None,
+                 in_channels: Optional[int] = None,
+                 num_layers: Optional[int] = None,
+                 patch_size: Optional[int] = None,
+                 grid_size: Optional[Tuple[int, int]] = None,
+                 memory_efficient: bool = True,
+                 use_sdpa: bool = True,
+                 with_cp: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        for name, value in dict(in_channels=in_channels, num_layers=num_layers, patch_size=patch_size,
+                                grid_size=grid_size).items():
+            if value is None:
+                raise ValueError(f'TDSSideNetwork needs {name}; TDSCLIPRecognizer fills it in from the '
+                                 'backbone, set it yourself when building the neck alone.')
+        if num_local_frames < 1 or num_local_frames % 2 == 0:
+            raise ValueError(f'num_local_frames must be odd (the window is centred on the sampled '
+                             f'frame), got {num_local_frames}.')
+        if num_heads is None and side_dim % 64:
+            raise ValueError(f'side_dim={side_dim} does not split into 64-wide attention heads; use a '
+                             f'multiple of 64 (e.g. {max(64, side_dim // 64 * 64)}) or set num_heads.')
+        if layer_interval < 1 or layer_interval > num_layers:
+            raise ValueError(f'layer_interval must be in [1, {num_layers}], got {layer_interval}.')
+        self.num_frames = num_frames
+        self.num_local_frames = num_local_frames
+        self.side_dim = side_dim
+        self.alpha = alpha
+        self.beta = beta
+        self.patch_size = patch_size
+        self.grid_size = tuple(grid_size)
+        self.with_cp = with_cp
+        self.side_layers: List[int] = list(range(layer_interval - 1, num_layers, layer_interval))
+        td_layers = self.side_layers if td_layers is None else list(td_layers)
+        bad = sorted(set(td_layers) - set(self.side_layers))
+        if bad:
+            raise ValueError(f'td_layers {bad} have no side block; side blocks sit at layers {self.side_layers}.')
+
+        D, p = side_dim, patch_size
+        if p < 3:
+            raise ValueError(f'patch_size={p} is too small for the padded (3, p, p) stem.')
+        self.stem_conv = nn.Conv3d(3, D, (3, p, p), stride=(1, p, p), padding=(1, 1, 1))
+        self.stem_norm = nn.BatchNorm3d(D)
+        self.sme = SMEAdapter(D, num_local_frames, p) if use_sme and num_local_frames > 1 else None
+        self.projections = nn.ModuleList(
+            [SideProjection(in_channels, D, memory_efficient) for _ in self.side_layers])
+        self.pos_embed = nn.Parameter(torch.empty(self.grid_size[0] * self.grid_size[1], D))
+        nn.init.normal_(self.pos_embed, std=0.01)
+        td_cfg = dict(reduction=td_reduction, mode=td_mode, kernel_size=td_pool_kernel)
+        self.blocks = nn.ModuleList([
+            TDSBlock(D, num_frames, self.grid_size, num_heads, td_cfg if use_td and layer in td_layers else None,
+                     use_sdpa) for layer in self.side_layers
+        ])
+        self.post_norm = nn.BatchNorm3d(D)
+
+    def check_input(self, frames: torch.Tensor) -> None:
+        """Raise a clear error when a clip does not fit the configured geometry."""
+        expected = self.num_frames * self.num_local_frames
+        if frames.dim() != 5 or frames.shape[1] != 3 or frames.shape[2] != expected:
+            raise ValueError(
+                f'TDS-CLIP expects clips of shape (B, 3, T*n, H, W) with T*n = {self.num_frames}*'
+                f'{self.num_local_frames} = {expected} frames, got {tuple(frames.shape)}. Make the '
+                'sampler produce num_segments x num_local_frames frames matching model.neck.num_frames '
+                'and model.neck.num_local_frames.')
+        h, w = (s // self.patch_size for s in frames.shape[-2:])
+        if (h, w) != self.grid_size or any(s % self.patch_size for s in frames.shape[-2:]):
+            raise ValueError(f'Input size {tuple(frames.shape[-2:])} does not give the {self.grid_size} '
+                             f'patch grid of the backbone (patch {self.patch_size}); crop to '
+                             f'{self.grid_size[0] * self.patch_size}x{self.grid_size[1] * self.patch_size}.')
+
+    def embed(self, frames: torch.Tensor) -> torch.Tensor:
+        """Side input: ``alpha * stem(centre frames) + beta * SME(windows)``.
+
+        Args:
+            frames: ``(B, 3, T*n, H, W)``, segment-major.
+
+        Returns:
+            Side tokens ``(B*T, N, D)``.
+        """
+        B, C, _, H, W = frames.shape
+        windows = frames.reshape(B, C, self.num_frames, self.num_local_frames, H, W)
+        x = self.alpha * self.stem_norm(self.stem_conv(windows[:, :, :, self.num_local_frames // 2]))
+        if self.sme is not None:
+            x = x + self.beta * self.sme(windows)
+        return video_to_tokens(x)
+
+    def _run_block(self, block: TDSBlock, x: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
+        if self.with_cp and self.training and torch.is_grad_enabled():
+            return checkpoint(block, x, cls, self.pos_embed, use_reentrant=False,
+                              context_fn=lambda: (nullcontext(), frozen_batchnorm_stats(block)))
+        return block(x, cls, self.pos_embed)
+
+    def forward(self, frames: torch.Tensor, clip_features: Sequence[torch.Tensor]) -> torch.Tensor:
+        """Run the side network.
+
+        Args:
+            frames: Normalised clips ``(B, 3, T*n, H, W)``, segment-major
+                (frame ``j`` of segment ``t`` at index ``t*n + j``).
+            clip_features: Frozen tokens of the layers in ``side_layers``,
+                each ``(B*T, N+1, W)`` with the class token first.
+
+        Returns:
+            Post-normalised side features ``(B, D, T, h, w)``.
+        """
+        self.check_input(frames)
+        if len(clip_features) != len(self.blocks):
+            raise ValueError(f'Got {len(clip_features)} frozen layers for {len(self.blocks)} side blocks.')
+        x = self.embed(frames)
+        for projection, block, z in zip(self.projections, self.blocks, clip_features):
+            z = projection(z)
+            x = 0.5 * x + 0.5 * z[:, 1:]
+            x = self._run_block(block, x, z[:, :1])
+        B = frames.shape[0]
+        h, w = self.grid_size
+        x = x.reshape(B, self.num_frames, h, w, self.side_dim).permute(0, 4, 1, 2, 3)
+        return self.post_norm(x)
