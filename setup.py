@@ -1,9 +1,52 @@
+"""Packaging for mmaction-tdsclip.
+
+``pip install -e .`` adds the plugin to an existing PyTorch environment
+(CUDA or CPU). Dependencies are ranges; ``requirements/constraints.txt``
+holds the exact set the test-suite runs with (see ``tools/setup_env.sh``).
+mmcv is not a hard dependency: install ``mmcv`` (compiled ops) or
+``mmcv-lite`` (pure Python, enough for recognition) yourself, see
+``requirements/mminstall.txt``.
+"""
+import os.path as osp
+from typing import List
+
 from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def parse_requirements(name: str) -> List[str]:
+    """Read requirement specifiers from ``requirements/<name>.txt``.
+
+    Blank lines and ``#`` comments are dropped.
+    """
+    with open(osp.join(HERE, 'requirements', name + '.txt')) as f:
+        lines = (line.split('#', 1)[0].strip() for line in f)
+        return [line for line in lines if line]
+
+
+def read_version() -> str:
+    """Take ``__version__`` from the package without importing it (the
+    import pulls in torch and mmaction)."""
+    with open(osp.join(HERE, 'mmaction_tdsclip', '__init__.py')) as f:
+        for line in f:
+            if line.startswith('__version__'):
+                return line.split('=', 1)[1].strip().strip('\'"')
+    raise RuntimeError('__version__ not found in mmaction_tdsclip/__init__.py')
+
 
 setup(
     name='mmaction-tdsclip',
-    version='0.1.0',
+    version=read_version(),
     description='TDS-CLIP (Temporal Difference Side Network) for MMAction2',
     packages=find_packages(include=['mmaction_tdsclip', 'mmaction_tdsclip.*']),
     python_requires='>=3.9',
+    install_requires=parse_requirements('runtime'),
+    extras_require={
+        'tests': parse_requirements('tests'),
+        'demo': parse_requirements('demo'),
+        'lite': parse_requirements('mminstall'),
+    },
+    license='Apache License 2.0',
+    zip_safe=False,
 )
