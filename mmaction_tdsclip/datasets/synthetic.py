@@ -1,0 +1,127 @@
+"""Small synthetic videos whose frames carry their own index.
+
+Used by the tests, ``tools/benchmark_dataloading.py`` and smoke checks. Frame
+``i`` shows ``bits`` vertical stripes, stripe ``b`` bright when bit ``b`` of
+``i`` is set, so the index survives lossy coding and can be read back with
+:func:`read_frame_index`.
+"""
+import os
+import os.path as osp
+import sys
+from typing import Optional
+
+import cv2
+import numpy as np
+
+_DARK, _BRIGHT = 30, 220
+
+
+def index_pattern(index: int, height: int, width: int,
+                  bits: int = 8) -> np.ndarray:
+    """Frame ``index`` as ``(height, width, 3)`` uint8 RGB stripes."""
+    columns = np.arange(width) * bits // width
+    on = (index >> columns) & 1
+    row = np.where(on, _BRIGHT, _DARK).astype(np.uint8)
+    img = np.broadcast_to(row[None, :, None], (height, width, 3)).copy()
+    # A colour cast that changes with the index, so colour ops have an
+    # effect on an otherwise grey clip.
+    img[..., 0] = np.clip(img[..., 0].astype(int) + (index * 7) % 30, 0, 255)
+    return img
+
+
+def read_frame_index(img: np.ndarray, bits: int = 8) -> int:
+    """Inverse of :func:`index_pattern` on a decoded ``(H, W, 3)`` frame."""
+    width = img.shape[1]
+    gray = img.astype(np.float32).mean(axis=(0, 2))
+    value = 0
+    for b in range(bits):
+        lo, hi = b * width // bits, (b + 1) * width // bits
+        # Skip the stripe borders, blurred by chroma subsampling.
+        margin = (hi - lo) // 4
+        if gray[lo + margin:hi - margin].mean() > (_DARK + _BRIGHT) / 2:
+            value |= 1 << b
+    return value
+
+
+def write_video(path: str,
+                num_frames: int,
+                height: int = 64,
+                width: int = 96,
+                fps: int = 12,
+                codec: str = 'libx264',
+                faststart: bool = False,
+                bits: int = 8) -> str:
+    """Encode an index-pattern video with PyAV.
+
+    Args:
+        path: Output file; the container follows its extension.
+        num_frames: Number of frames (indices ``0..num_frames-1``).
+        height: Frame height.
+        width: Frame width (odd sizes use 4:4:4 chroma).
+        fps: Frame rate.
+        codec: FFmpeg encoder (``libx264``, ``mpeg4``, ``libvpx-vp9``...).
+            libvpx encoders fail to open once ``decord`` is imported in the
+            same process (its bundled FFmpeg clashes with PyAV's): write
+            ``.webm`` files before importing decord or in a subprocess.
+        faststart: Put the index (``moov``) before the data in ``.mp4``.
+        bits: Stripes per frame, see :func:`index_pattern`.
+
+    Returns:
+        ``path``.
+    """
+    import av
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    options = {'movflags': 'faststart'} if faststart else {}
+    pix_fmt = 'yuv420p' if height % 2 == 0 and width % 2 == 0 else 'yuv444p'
+    with av.open(path, 'w', options=options) as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if codec == 'libx264':
+            stream.options = {'crf': '12'}
+        elif codec.startswith('libvpx'):
+            if 'decord' in sys.modules:
+                raise RuntimeError(
+                    'libvpx cannot be opened once decord is imported; write '
+                    'webm files before importing decord or in a subprocess')
+            stream.options = {'b': '2M'}
+        for i in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(
+                index_pattern(i, height, width, bits), format='rgb24')
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def write_frame_folder(directory: str,
+                       num_frames: int,
+                       height: int = 64,
+                       width: int = 96,
+                       filename_tmpl: str = '{:05}.jpg',
+                       start_index: int = 1,
+                       bits: int = 8,
+                       quality: int = 95) -> str:
+    """Write an index-pattern clip as numbered JPEG frames (SSv1 layout).
+
+    Frame ``i`` (0-based) goes to ``filename_tmpl.format(i + start_index)``.
+
+    Returns:
+        ``directory``.
+    """
+    os.makedirs(directory, exist_ok=True)
+    for i in range(num_frames):
+        bgr = index_pattern(i, height, width, bits)[..., ::-1]
+        cv2.imwrite(
+            osp.join(directory, filename_tmpl.format(i + start_index)),
+            np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return directory
+
+
+def frame_indices_of(imgs, bits: int = 8,
+                     flipped: Optional[bool] = False) -> np.ndarray:
+    """Indices read back from a list of frames (``flipped``: mirror first)."""
+    return np.array([
+        read_frame_index(img[:, ::-1] if flipped else img, bits)
+        for img in imgs
+    ])

@@ -1,0 +1,74 @@
+"""Per-epoch report of training samples skipped as unreadable."""
+import os
+import os.path as osp
+from typing import Dict, Optional, Set
+
+from mmengine.hooks import Hook
+
+from mmaction.registry import HOOKS
+from ...datasets.bad_samples import SKIPPED_DIR_ENV, read_skip_events
+
+
+@HOOKS.register_module()
+class SkippedSamplesHook(Hook):
+    """Log, after every training epoch, how many samples were skipped.
+
+    The loading transforms of this plugin skip videos they cannot decode
+    during training (another sample is drawn). Skips happen in dataloader
+    workers, so they are counted through files: before the run this hook
+    sets the environment variable ``MMACTION_TDSCLIP_SKIPPED_DIR`` to
+    ``<log_dir>/<subdir>``, inherited by every worker started afterwards
+    (``fork`` or ``spawn``, any ``num_workers``, persistent or not); each
+    process appends its skips there, and after each epoch this hook reads
+    the new ones and logs the number of skipped samples and of distinct
+    files. The run's total is logged at the end.
+
+    Args:
+        subdir: Folder under the run's log directory for the skip records.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, subdir: str = 'skipped_samples') -> None:
+        self.subdir = subdir
+        self.skip_dir: Optional[str] = None
+        self._offsets: Dict[str, int] = {}
+        self._files_seen: Set[str] = set()
+        self._total = 0
+        self._previous_env: Optional[str] = None
+
+    def before_run(self, runner) -> None:
+        self.skip_dir = osp.join(runner.log_dir, self.subdir)
+        os.makedirs(self.skip_dir, exist_ok=True)
+        self._previous_env = os.environ.get(SKIPPED_DIR_ENV)
+        os.environ[SKIPPED_DIR_ENV] = self.skip_dir
+
+    def after_train_epoch(self, runner) -> None:
+        if self.skip_dir is None:
+            return
+        events, self._offsets = read_skip_events(self.skip_dir,
+                                                 self._offsets)
+        files = {event['file'] for event in events}
+        self._files_seen |= files
+        self._total += len(events)
+        message = (f'Epoch {runner.epoch + 1}: skipped {len(events)} '
+                   f'unreadable training samples from {len(files)} files '
+                   f'({len(self._files_seen)} distinct files so far).')
+        if events:
+            runner.logger.warning(message)
+        else:
+            runner.logger.info(message)
+        runner.message_hub.update_info('skipped_samples_epoch', len(events))
+
+    def after_run(self, runner) -> None:
+        if self.skip_dir is None:
+            return
+        if self._total:
+            runner.logger.warning(
+                f'{self._total} training samples were skipped from '
+                f'{len(self._files_seen)} unreadable files; see '
+                f'{self.skip_dir}.')
+        if self._previous_env is None:
+            os.environ.pop(SKIPPED_DIR_ENV, None)
+        else:
+            os.environ[SKIPPED_DIR_ENV] = self._previous_env

@@ -1,0 +1,96 @@
+"""Tiny video fixtures shared by the data tests (plain functions; each test
+module wraps what it needs in a session-scoped fixture)."""
+import os
+import os.path as osp
+from typing import Dict, Sequence
+
+import numpy as np
+
+from mmaction_tdsclip.datasets.synthetic import (write_frame_folder,
+                                                 write_video)
+
+
+def make_broken_videos(root: str) -> Dict[str, str]:
+    """Really broken (and borderline) files, by name.
+
+    - ``zero``: a zero-byte ``.mp4``;
+    - ``random``: 4 KB of random bytes named ``.mp4``;
+    - ``truncated``: the first half of an ``.mp4`` whose index (``moov``)
+      sits at the end, so the index is lost;
+    - ``truncated_faststart``: the first 60 % of an ``.mp4`` with the index
+      first: the header promises 40 frames the data no longer holds;
+    - ``two_frames``: a valid 2-frame video;
+    - ``tiny``: a valid video of 1 x 1 pixel frames;
+    - ``odd``: a valid 45 x 61 video (odd sides);
+    - ``good``: a valid 40-frame video;
+    - ``missing``: a path that does not exist.
+    """
+    os.makedirs(root, exist_ok=True)
+    paths = {}
+    paths['zero'] = osp.join(root, 'zero.mp4')
+    open(paths['zero'], 'wb').close()
+    paths['random'] = osp.join(root, 'random.mp4')
+    with open(paths['random'], 'wb') as f:
+        f.write(np.random.RandomState(0).bytes(4096))
+    for name, faststart, keep in (('truncated', False, 0.5),
+                                  ('truncated_faststart', True, 0.6)):
+        full = write_video(osp.join(root, f'{name}_full.mp4'), 40, 64, 96,
+                           faststart=faststart)
+        with open(full, 'rb') as f:
+            data = f.read()
+        paths[name] = osp.join(root, f'{name}.mp4')
+        with open(paths[name], 'wb') as f:
+            f.write(data[:int(len(data) * keep)])
+        os.remove(full)
+    paths['two_frames'] = write_video(osp.join(root, 'two.mp4'), 2, 64, 96)
+    paths['tiny'] = write_video(osp.join(root, 'tiny.mp4'), 10, 1, 1)
+    paths['odd'] = write_video(osp.join(root, 'odd.mp4'), 12, 45, 61)
+    paths['good'] = write_video(osp.join(root, 'good.mp4'), 40, 64, 96)
+    paths['missing'] = osp.join(root, 'does_not_exist.mp4')
+    return paths
+
+
+def make_video_list(root: str,
+                    names_labels: Sequence,
+                    num_frames: int = 30,
+                    height: int = 64,
+                    width: int = 96,
+                    ann_name: str = 'ann.txt') -> str:
+    """Videos ``root/videos/<name>`` plus an MMAction2 video list
+    ``<name> <label>`` at ``root/<ann_name>``; returns the list's path.
+
+    Names that already exist (e.g. broken files copied in) are kept.
+    """
+    video_dir = osp.join(root, 'videos')
+    os.makedirs(video_dir, exist_ok=True)
+    lines = []
+    for name, label in names_labels:
+        path = osp.join(video_dir, name)
+        if not osp.exists(path):
+            write_video(path, num_frames, height, width)
+        lines.append(f'{name} {label}')
+    ann = osp.join(root, ann_name)
+    with open(ann, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return ann
+
+
+def make_rawframe_list(root: str,
+                       names_labels: Sequence,
+                       num_frames: int = 30,
+                       height: int = 64,
+                       width: int = 96,
+                       ann_name: str = 'ann.txt') -> str:
+    """SSv1-style frame folders ``root/frames/<name>/{:05}.jpg`` (from 1)
+    plus a list ``<name> <num_frames> <label>``; returns the list's path."""
+    frame_root = osp.join(root, 'frames')
+    lines = []
+    for name, label in names_labels:
+        folder = osp.join(frame_root, name)
+        if not osp.isdir(folder):
+            write_frame_folder(folder, num_frames, height, width)
+        lines.append(f'{name} {num_frames} {label}')
+    ann = osp.join(root, ann_name)
+    with open(ann, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return ann
