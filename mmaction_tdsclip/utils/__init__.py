@@ -1,0 +1,3 @@
+from .checkpoint import UnsafeCheckpointError, load_checkpoint_safely
+
+__all__ = ['UnsafeCheckpointError', 'load_checkpoint_safely']

@@ -1,0 +1,43 @@
+# Runtime defaults shared by every mmaction-tdsclip config.
+default_scope = 'mmaction'
+custom_imports = dict(imports=['mmaction_tdsclip'], allow_failed_imports=False)
+
+default_hooks = dict(
+    runtime_info=dict(type='RuntimeInfoHook'),
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=20, ignore_last=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', interval=1, save_best='auto'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    sync_buffers=dict(type='SyncBuffersHook'))
+
+# Distributed runs (--launcher pytorch): nccl for GPUs. Where CUDA is
+# unavailable, `import mmaction_tdsclip` (custom_imports) makes mmengine's
+# initialisation use gloo and skip torch.cuda.set_device instead
+# (mmaction_tdsclip.compat.enable_cpu_distributed), so the same config runs
+# on CPU-only machines.
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'))
+
+# DDP with device_ids=None: the Runner has already moved the model to its
+# device (cuda:LOCAL_RANK, or the CPU), and DDP then uses that device. The
+# Runner's own default, device_ids=[LOCAL_RANK], is rejected by DDP for a
+# CPU model. Otherwise as the Runner's default wrapper; set
+# find_unused_parameters here (the top-level key is ignored once
+# model_wrapper_cfg exists).
+model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel',
+    device_ids=None,
+    broadcast_buffers=False,
+    find_unused_parameters=False)
+
+log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
+
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='ActionVisualizer', vis_backends=vis_backends)
+
+log_level = 'INFO'
+load_from = None
+resume = False
