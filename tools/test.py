@@ -1,0 +1,82 @@
+"""Test a recognizer checkpoint from an MMAction2-style config.
+
+Usage:
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--dump PKL]
+        [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
+
+Distributed: ``bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [args]``.
+The checkpoint is read with ``weights_only=True`` (see
+``mmaction_tdsclip.compat.allow_mmengine_checkpoints``).
+"""
+import argparse
+import os
+import os.path as osp
+
+from mmengine.config import Config, DictAction
+from mmengine.runner import Runner
+
+import mmaction_tdsclip  # noqa: F401  (compat shims, registration)
+from mmaction.registry import RUNNERS
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a recognizer')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--work-dir',
+        help='where logs and metrics go (default: work_dirs/<config>)')
+    parser.add_argument(
+        '--dump',
+        help='also write every prediction (data samples with pred_score, '
+        'gt_label and meta) to this .pkl file')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. test_dataloader.batch_size=4')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
+    """Apply the command-line options to the config."""
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    if args.dump is not None:
+        if not args.dump.endswith(('.pkl', '.pickle')):
+            raise ValueError('--dump must name a .pkl or .pickle file')
+        dump = dict(type='DumpResults', out_file_path=args.dump)
+        evaluators = cfg.test_evaluator
+        if not isinstance(evaluators, (list, tuple)):
+            evaluators = [evaluators]
+        cfg.test_evaluator = [*evaluators, dump]
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = merge_args(Config.fromfile(args.config), args)
+    if 'runner_type' in cfg:
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    runner.test()
+
+
+if __name__ == '__main__':
+    main()
