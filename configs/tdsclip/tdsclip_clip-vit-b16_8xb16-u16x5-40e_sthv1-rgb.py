@@ -1,0 +1,23 @@
+# As tdsclip_clip-vit-b16_8xb16-u8x5-40e_sthv1-rgb.py,
+# with T = 16 segments (x n = 5 local frames). Paper top-1: not reported.
+_base_ = ['./tdsclip_clip-vit-b16_8xb16-u8x5-40e_sthv1-rgb.py']
+
+num_segments = 16
+
+model = dict(neck=dict(num_frames=num_segments))
+
+
+def _with_segments(pipeline):
+    """The same pipeline with T = num_segments in SampleTDSFrames."""
+    return [
+        dict(t, num_segments=num_segments)
+        if t['type'] == 'SampleTDSFrames' else t for t in pipeline
+    ]
+
+
+train_pipeline = _with_segments(_base_.train_pipeline)
+val_pipeline = _with_segments(_base_.val_pipeline)
+test_pipeline = _with_segments(_base_.test_pipeline)
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
