@@ -34,6 +34,14 @@ def _unsafe_globals(path: str) -> List[str]:
         return []
 
 
+def _unpickler_reason(message: str) -> str:
+    """The line of torch's long weights_only error that names the cause."""
+    for line in message.splitlines():
+        if 'WeightsUnpickler error:' in line:
+            return line.split('WeightsUnpickler error:', 1)[1].strip()
+    return message
+
+
 def _safetensors_device(map_location: MapLocation) -> str:
     if isinstance(map_location, (str, torch.device)):
         return str(map_location)
@@ -73,8 +81,11 @@ def load_checkpoint_safely(path: Union[str, os.PathLike],
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         needed = _unsafe_globals(path)
-        detail = (f'it needs {", ".join(needed)}, which are not on the '
-                  'allow-list' if needed else f'{error}')
+        if needed:
+            detail = ('it needs globals that are not on the allow-list: ' +
+                      ', '.join(needed))
+        else:
+            detail = _unpickler_reason(str(error)).rstrip('.')
         raise UnsafeCheckpointError(
             f'Refusing to load {path} with weights_only=True: {detail}. '
             'Loading it would run code stored in the file. If you trust '
