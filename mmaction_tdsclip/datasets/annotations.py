@@ -1,0 +1,245 @@
+"""MMAction2 annotation lists from the official dataset annotation files.
+
+The command-line front ends live in ``tools/data/``. Outputs:
+
+- video lists: one ``<file> <label>`` line per video (``VideoDataset``);
+- raw-frame lists: one ``<folder> <num_frames> <label>`` line per video
+  (``RawframeDataset``);
+- label maps: one class name per line, line ``i`` naming label ``i``.
+"""
+import csv
+import json
+import os
+import os.path as osp
+import re
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+Entry = Tuple[str, int]
+
+
+# ------------------------------------------------------------------ common
+def write_label_map(names: Sequence[str], path: str) -> None:
+    """One class name per line, in label order."""
+    _makedirs_for(path)
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(''.join(f'{name}\n' for name in names))
+
+
+def read_label_map(path: str) -> List[str]:
+    """Class names of a label map file (one per line)."""
+    with open(path, encoding='utf-8') as f:
+        return [line.rstrip('\n') for line in f if line.strip()]
+
+
+def write_video_list(entries: Iterable[Entry], path: str) -> int:
+    """``<file> <label>`` lines; returns the number written."""
+    _makedirs_for(path)
+    count = 0
+    with open(path, 'w', encoding='utf-8') as f:
+        for name, label in entries:
+            f.write(f'{name} {label}\n')
+            count += 1
+    return count
+
+
+def write_rawframe_list(entries: Iterable[Tuple[str, int, int]],
+                        path: str) -> int:
+    """``<folder> <num_frames> <label>`` lines; returns the number written."""
+    _makedirs_for(path)
+    count = 0
+    with open(path, 'w', encoding='utf-8') as f:
+        for name, num_frames, label in entries:
+            f.write(f'{name} {num_frames} {label}\n')
+            count += 1
+    return count
+
+
+def _makedirs_for(path: str) -> None:
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+
+
+_SIDE = re.compile(r'\b(left|right)\b', re.IGNORECASE)
+
+
+def derive_flip_label_map(names: Sequence[str]) -> Dict[int, int]:
+    """Labels that trade places under a horizontal flip.
+
+    Two classes pair up when their names differ only by swapping the words
+    "left" and "right" (e.g. "Pushing something from left to right" and
+    "Pushing something from right to left").
+
+    Returns:
+        ``{label: partner}`` in both directions.
+    """
+
+    def swap(match: 're.Match') -> str:
+        word = match.group(0)
+        other = 'right' if word.lower() == 'left' else 'left'
+        return other.capitalize() if word[0].isupper() else other
+
+    index = {name.strip().lower(): i for i, name in enumerate(names)}
+    mapping = {}
+    for i, name in enumerate(names):
+        if not _SIDE.search(name):
+            continue
+        partner = index.get(_SIDE.sub(swap, name).strip().lower())
+        if partner is not None and partner != i:
+            mapping[i] = partner
+    return mapping
+
+
+# ---------------------------------------------------------- Something V1
+def read_sthv1_labels(path: str) -> List[str]:
+    """``something-something-v1-labels.csv``: one class name per line, the
+    line index being the label."""
+    return read_label_map(path)
+
+
+def read_sthv1_split(path: str) -> List[Tuple[str, str]]:
+    """``something-something-v1-{train,validation}.csv``: ``<id>;<label
+    name>`` per line. Returns ``(id, name)`` pairs."""
+    pairs = []
+    with open(path, encoding='utf-8') as f:
+        for line_no, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            video_id, sep, name = line.partition(';')
+            if not sep:
+                raise ValueError(f'{path}:{line_no}: expected "<id>;<label>"'
+                                 f', got {line!r}')
+            pairs.append((video_id.strip(), name.strip()))
+    return pairs
+
+
+def count_frames(folder: str, filename_tmpl: str = '{:05}.jpg',
+                 start_index: int = 1) -> int:
+    """Consecutive frame files ``filename_tmpl.format(start_index + k)``."""
+    count = 0
+    while osp.isfile(osp.join(folder, filename_tmpl.format(start_index +
+                                                           count))):
+        count += 1
+    return count
+
+
+def build_sthv1_rawframe_list(
+        split_csv: str,
+        names: Sequence[str],
+        frame_root: str,
+        filename_tmpl: str = '{:05}.jpg') -> Tuple[List, List[str]]:
+    """Raw-frame list entries of one SSv1 split.
+
+    Args:
+        split_csv: The split's official CSV.
+        names: Class names (label order).
+        frame_root: Folder of ``<id>/`` frame folders, to count the frames;
+            a video whose folder is missing or empty is left out.
+        filename_tmpl: Frame file names, numbered from 1.
+
+    Returns:
+        ``(id, num_frames, label)`` entries and the ids left out.
+    """
+    label_of = {name: i for i, name in enumerate(names)}
+    entries, missing = [], []
+    for video_id, name in read_sthv1_split(split_csv):
+        if name not in label_of:
+            raise KeyError(f'{split_csv}: label {name!r} of video {video_id} '
+                           'is not in the label list')
+        num_frames = count_frames(osp.join(frame_root, video_id),
+                                  filename_tmpl)
+        if num_frames == 0:
+            missing.append(video_id)
+            continue
+        entries.append((video_id, num_frames, label_of[name]))
+    return entries, missing
+
+
+# ---------------------------------------------------------- Something V2
+_BRACKETS = re.compile(r'\[([^\]]*)\]')
+
+
+def sthv2_template_to_label(template: str) -> str:
+    """``'Putting [something] onto [something]'`` ->
+    ``'Putting something onto something'``: the template with its brackets
+    removed, as the keys of ``something-something-v2-labels.json``."""
+    return _BRACKETS.sub(r'\1', template).strip()
+
+
+def read_sthv2_labels(path: str) -> List[str]:
+    """``something-something-v2-labels.json`` (``{name: "index"}``) ->
+    names in label order."""
+    with open(path, encoding='utf-8') as f:
+        mapping = json.load(f)
+    names = [None] * len(mapping)
+    for name, index in mapping.items():
+        index = int(index)
+        if not 0 <= index < len(mapping) or names[index] is not None:
+            raise ValueError(f'{path}: labels are not 0..{len(mapping) - 1}'
+                             f' (index {index} of {name!r})')
+        names[index] = name
+    return names
+
+
+def build_sthv2_video_list(split_json: str,
+                           names: Sequence[str],
+                           extension: str = 'webm') -> List[Entry]:
+    """``(<id>.<extension>, label)`` entries of one SSv2 split
+    (``something-something-v2-{train,validation}.json``)."""
+    label_of = {name: i for i, name in enumerate(names)}
+    with open(split_json, encoding='utf-8') as f:
+        videos = json.load(f)
+    entries = []
+    for video in videos:
+        name = sthv2_template_to_label(video['template'])
+        if name not in label_of:
+            raise KeyError(f'{split_json}: template {video["template"]!r} '
+                           f'(video {video["id"]}) is not in the label map')
+        entries.append((f'{video["id"]}.{extension}', label_of[name]))
+    return entries
+
+
+# ------------------------------------------------------------- Kinetics
+def kinetics_video_name(youtube_id: str, time_start: str,
+                        time_end: str, extension: str = 'mp4') -> str:
+    """``<youtube_id>_<start:06d>_<end:06d>.<extension>``."""
+    return (f'{youtube_id}_{int(float(time_start)):06d}_'
+            f'{int(float(time_end)):06d}.{extension}')
+
+
+def read_kinetics_csv(path: str) -> List[Dict[str, str]]:
+    """Rows of an official Kinetics CSV
+    (``label,youtube_id,time_start,time_end,split[,is_cc]``)."""
+    with open(path, newline='', encoding='utf-8') as f:
+        rows = list(csv.DictReader(f))
+    required = {'label', 'youtube_id', 'time_start', 'time_end'}
+    if rows and not required <= set(rows[0]):
+        raise ValueError(f'{path}: expected columns {sorted(required)}, got '
+                         f'{sorted(rows[0])}')
+    return rows
+
+
+def kinetics_class_names(rows: Iterable[Dict[str, str]]) -> List[str]:
+    """Sorted class names (the order of MMAction2's ``label_map_k400.txt``
+    and of the usual Kinetics label indices)."""
+    return sorted({row['label'] for row in rows})
+
+
+def build_kinetics_video_list(
+        rows: Iterable[Dict[str, str]],
+        names: Sequence[str],
+        video_dir: Optional[str] = None,
+        extension: str = 'mp4') -> Tuple[List[Entry], List[str]]:
+    """``(file, label)`` entries; with ``video_dir``, videos missing there
+    (Kinetics always has some) are left out and returned separately."""
+    label_of = {name: i for i, name in enumerate(names)}
+    entries, missing = [], []
+    for row in rows:
+        name = kinetics_video_name(row['youtube_id'], row['time_start'],
+                                   row['time_end'], extension)
+        if video_dir is not None and not osp.isfile(osp.join(video_dir,
+                                                             name)):
+            missing.append(name)
+            continue
+        entries.append((name, label_of[row['label']]))
+    return entries, missing
