@@ -6,6 +6,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 import torch
 from mmengine.dist import all_reduce, get_rank, get_world_size
 from mmengine.hooks import Hook
+from mmengine.runner import EpochBasedTrainLoop
 
 from mmaction.registry import HOOKS
 
@@ -99,7 +100,7 @@ class NaNGuardHook(Hook):
         """``'iteration 37 (epoch 2, batch 5 of 18)'``, 1-based like the logs."""
         text = f'iteration {runner.iter + 1}'
         loop = runner.train_loop
-        if hasattr(loop, 'max_epochs'):
+        if isinstance(loop, EpochBasedTrainLoop):
             try:
                 per_epoch = f' of {len(loop.dataloader)}'
             except TypeError:
@@ -138,13 +139,12 @@ class NaNGuardHook(Hook):
             name, kind = found[0]
             rank = f' on rank {get_rank()}' if get_world_size() > 1 else ''
             message = f'{name} is {kind} at {where}{rank}'
-            if len(found) > 1:
-                message += ' (also ' + ', '.join(f'{n} is {k}' for n, k in found[1:]) + ')'
+            detail = ' Non-finite: ' + ', '.join(f'{n}={k}' for n, k in found) + '.' if len(found) > 1 else ''
         else:
-            message = f'a loss is not finite on another rank at {where}'
+            message, detail = f'a loss is not finite on another rank at {where}', ''
         raise FloatingPointError(
             f'{message}; training stopped before any checkpoint of this iteration; '
-            f'{self._last_checkpoint(runner)}. Lower optim_wrapper.optimizer.lr, set '
+            f'{self._last_checkpoint(runner)}.{detail} Lower optim_wrapper.optimizer.lr, set '
             'optim_wrapper.clip_grad=dict(max_norm=...), or check this batch\'s data, then '
             'resume with --resume.')
 
@@ -153,8 +153,10 @@ class NaNGuardHook(Hook):
             return
         names, count = non_finite_tensors(checkpoint.get('state_dict', {}))
         if count:
+            # Iterations completed, however the checkpoint hook counts them.
+            done = checkpoint.get('meta', {}).get('iter', runner.iter)
             more = f' and {count - len(names)} more' if count > len(names) else ''
             raise FloatingPointError(
-                f'Refusing to save a checkpoint at iteration {runner.iter + 1}: its weights hold nan '
+                f'Refusing to save the checkpoint after iteration {done}: its weights hold nan '
                 f'or inf ({", ".join(names)}{more}); {self._last_checkpoint(runner)}. Lower the '
                 'learning rate or set optim_wrapper.clip_grad, then resume with --resume.')
