@@ -220,6 +220,10 @@ def _child(argv: Sequence[str], log_path: str) -> None:
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
+    os.close(fd)
+    # The parent's sys.stdout may be a capture object (pytest) rather than fd 1.
+    sys.stdout = open(1, 'w', buffering=1, closefd=False)
+    sys.stderr = open(2, 'w', buffering=1, closefd=False)
     main(argv)
 
 

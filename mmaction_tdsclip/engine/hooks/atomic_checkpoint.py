@@ -166,19 +166,33 @@ class AtomicCheckpointHook(CheckpointHook):
         if not self.atomic:
             super()._save_checkpoint_with_step(runner, step, meta)
             return
+        hub = runner.message_hub
+        kept = list(self.keep_ckpt_ids) if self.max_keep_ckpts > 0 else None
+        last = self.last_ckpt, hub.get_info('last_ckpt')
         outdated = self._claim_keep_slot(runner, step)
         filename = self.filename_tmpl.format(step)
         self.last_ckpt = self.file_backend.join_path(self.out_dir, filename)
-        runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-        runner.save_checkpoint(
-            self.out_dir,
-            filename,
-            save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler,
-            meta=meta,
-            by_epoch=self.by_epoch,
-            backend_args=self.backend_args,
-            **self.args)
+        hub.update_info('last_ckpt', self.last_ckpt)
+        try:
+            runner.save_checkpoint(
+                self.out_dir,
+                filename,
+                save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler,
+                meta=meta,
+                by_epoch=self.by_epoch,
+                backend_args=self.backend_args,
+                **self.args)
+        except BaseException:
+            # Nothing was written: the bookkeeping goes back to the files on disk.
+            if kept is not None:
+                self.keep_ckpt_ids.clear()
+                self.keep_ckpt_ids.extend(kept)
+                hub.update_info('keep_ckpt_ids', kept)
+            self.last_ckpt = last[0]
+            if last[1] is not None:
+                hub.update_info('last_ckpt', last[1])
+            raise
         if not is_main_process():
             return
         atomic_write_bytes(str(self.last_ckpt).encode(), osp.join(runner.work_dir, 'last_checkpoint'))
