@@ -1,5 +1,6 @@
-"""Tiny video fixtures shared by the data tests (plain functions; each test
-module wraps what it needs in a session-scoped fixture)."""
+"""Tiny video fixtures and tiny-model config overrides shared by the data
+tests (plain functions; each test module wraps what it needs in a
+session-scoped fixture)."""
 import os
 import os.path as osp
 from typing import Dict, Sequence
@@ -94,3 +95,40 @@ def make_rawframe_list(root: str,
     with open(ann, 'w') as f:
         f.write('\n'.join(lines) + '\n')
     return ann
+
+
+# Frame sizes of the shipped configs scaled down for a 32-pixel backbone:
+# 256 x 320 -> 32 x 40, 224 -> 32, short side 256 -> 36.
+_TINY_SIZES = {(320, 256): (40, 32), (224, 224): (32, 32), (-1, 256): (-1, 36)}
+
+
+def shrink_pipeline(pipeline):
+    """A shipped pipeline with its resizes and crops scaled to 32 pixels."""
+    out = []
+    for t in pipeline:
+        t = dict(t)
+        if t['type'] == 'Resize':
+            t['scale'] = _TINY_SIZES[tuple(t['scale'])]
+        elif t['type'] in ('CenterCrop', 'LongSideThreeCrop'):
+            t['crop_size'] = 32
+        elif t['type'] == 'RepeatAugment':
+            t['transforms'] = shrink_pipeline(t['transforms'])
+        out.append(t)
+    return out
+
+
+def make_tiny(cfg):
+    """Shrink a shipped config in place: a 2-layer, 64-wide frozen ViT on
+    32 x 32 frames with no CLIP file, a 64-wide side network, plain
+    (non-AMP) optimisation, and 32-pixel pipelines."""
+    cfg.model.backbone.update(
+        arch=dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=16),
+        img_size=32, pretrained=None)
+    cfg.model.neck.side_dim = 64
+    cfg.model.cls_head.in_channels = 64
+    cfg.optim_wrapper.type = 'OptimWrapper'
+    for split in ('train', 'val', 'test'):
+        loader = cfg[f'{split}_dataloader']
+        loader.dataset.pipeline = shrink_pipeline(loader.dataset.pipeline)
+        cfg[f'{split}_pipeline'] = loader.dataset.pipeline
+    return cfg

@@ -14,7 +14,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from _video_fixtures import make_rawframe_list
+from _video_fixtures import make_rawframe_list, make_tiny
 from mmaction_tdsclip.datasets.synthetic import write_video
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -206,33 +206,9 @@ def tiny_data(tmp_path_factory):
     return data
 
 
-# Frame sizes scaled down from 256 x 320 / 224 for the tiny backbone.
-_SIZES = {(320, 256): (40, 32), (224, 224): (32, 32), (-1, 256): (-1, 36)}
-
-
-def _shrink(pipeline):
-    out = []
-    for t in pipeline:
-        t = dict(t)
-        if t['type'] == 'Resize':
-            t['scale'] = _SIZES[tuple(t['scale'])]
-        elif t['type'] in ('CenterCrop', 'LongSideThreeCrop'):
-            t['crop_size'] = 32
-        elif t['type'] == 'RepeatAugment':
-            t['transforms'] = _shrink(t['transforms'])
-        out.append(t)
-    return out
-
-
 def _tiny_cfg(path, data, work_dir):
-    cfg = Config.fromfile(path)
+    cfg = make_tiny(Config.fromfile(path))
     dataset = RECIPES[osp.basename(path)[:-3]][0]
-    cfg.model.backbone.update(
-        arch=dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=16),
-        img_size=32, pretrained=None)
-    cfg.model.neck.side_dim = 64
-    cfg.model.cls_head.in_channels = 64
-    cfg.optim_wrapper.type = 'OptimWrapper'
     paths = data[dataset]
     for split, ann in (('train', 'train'), ('val', 'val'), ('test', 'val')):
         loader = cfg[f'{split}_dataloader']
@@ -241,7 +217,6 @@ def _tiny_cfg(path, data, work_dir):
         loader.dataset.ann_file = paths[ann]
         loader.dataset.data_prefix = paths.get(
             'val_prefix' if split != 'train' else 'prefix', paths['prefix'])
-        loader.dataset.pipeline = _shrink(loader.dataset.pipeline)
     cfg.train_cfg.max_epochs = 1
     cfg.work_dir = str(work_dir)
     cfg.default_hooks.logger.interval = 1
