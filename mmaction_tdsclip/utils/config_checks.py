@@ -219,8 +219,9 @@ def _check_sampling(pipeline: Sequence, field: str, geo: _ModelGeometry, report:
                              f'or, better, use {TDS_SAMPLER}(num_segments={T}, num_local_frames={n}).')
             elif isinstance(n, int) and n > 1:
                 report.warn(f'{where}.type',
-                            f'{kind} takes {clip_len} evenly spaced frames, not {T} windows of {n} '
-                            f'consecutive frames centred on segment frames; use {TDS_SAMPLER} for TDS-CLIP.')
+                            f'{kind} gives the right count but not the TDS-CLIP layout ({T} windows of '
+                            f'{n} consecutive frames centred on frames spread over the video): the '
+                            f'model runs, its temporal adapters see another layout; use {TDS_SAMPLER}.')
     if not found:
         report.warn(field, 'no known frame-sampling transform; could not check that it yields '
                     f'{total} frames per view ({TDS_SAMPLER} or {", ".join(CLIP_LEN_SAMPLERS)}).')
