@@ -91,8 +91,9 @@ class FrozenTokenBackbone(BaseModule):
         """
         wanted = set(range(self.num_layers) if out_layers is None else out_layers)
         bad = sorted(i for i in wanted if not 0 <= i < self.num_layers)
-        if bad:
-            raise ValueError(f'out_layers {bad} outside [0, {self.num_layers}).')
+        if bad or not wanted:
+            raise ValueError(f'out_layers must be a non-empty subset of [0, {self.num_layers}), '
+                             f'got {out_layers}.')
         self.check_image_size(images)
         outs = []
         with torch.no_grad(), self._autocast(images.device):
