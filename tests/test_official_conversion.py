@@ -197,13 +197,15 @@ def test_converted_weights_reproduce_the_reference_logits(n, use_td, use_sme, mo
     assert info['num_local_frames'] == (n if use_sme else None)
     assert (info['use_td'], info['use_sme']) == (use_td, use_sme)
 
-    ours = MODELS.build(tiny_cfg(n, use_td=use_td, use_sme=use_sme))
-    ours.load_state_dict(convert_official_state_dict(obj), strict=True)
     video = clips(n)
     with torch.no_grad():
         expected = ref(video)
     assert expected.abs().max() > 0.1
-    torch.testing.assert_close(our_logits(ours, video), expected, atol=1e-4, rtol=0)
+    # Both side-network code paths: the plain one and the memory-efficient token-layout one.
+    for memory_efficient in (False, True):
+        ours = MODELS.build(tiny_cfg(n, use_td=use_td, use_sme=use_sme, memory_efficient=memory_efficient))
+        ours.load_state_dict(convert_official_state_dict(obj), strict=True)
+        torch.testing.assert_close(our_logits(ours, video), expected, atol=1e-4, rtol=0)
 
 
 def test_tool_writes_an_mmengine_checkpoint_that_loads_strictly(tmp_path):
