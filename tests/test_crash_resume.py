@@ -1,9 +1,10 @@
 """A run killed with SIGKILL mid-epoch resumes to the same weights and metrics.
 
 Each scenario trains the tiny TDS-CLIP of ``_reliability_worker.py`` on CPU
-three times: uninterrupted; a victim that waits after a given iteration
-(past a checkpoint, before the next) and gets SIGKILL; and the victim's work
-dir resumed with ``resume=True`` (what ``tools/train.py --resume`` sets).
+in three separate processes: uninterrupted; a victim that waits after a
+given iteration (past a checkpoint, before the next) and gets SIGKILL; and
+the victim's work dir resumed with ``resume=True`` (what ``tools/train.py
+--resume`` sets).
 
 Why exact equality is expected: the checkpoint restores weights, optimizer
 moments, scheduler state, the iteration and the message hub; everything
