@@ -5,6 +5,8 @@ import torch.nn.functional as F
 
 from mmaction.registry import MODELS
 
+from ..layers import batch_norm_last_dim, sigmoid_gate
+
 TD_MODES = ('pool', 'conv', 'direct')
 
 
@@ -54,6 +56,26 @@ class TDAdapter(nn.Module):
         if self.mode == 'conv':
             return self.temporal_conv(zr)
         return torch.cat([zr[:, :, :1], zr[:, :, :-1]], dim=2)
+
+    def forward_tokens(self, z: torch.Tensor) -> torch.Tensor:
+        """The same computation on a channels-last token layout.
+
+        Args:
+            z: ``(B, T, N, C)``: ``N`` spatial positions per frame.
+
+        Returns:
+            ``(B, T, N, C)``. The 1x1 convs run as matrix products on the
+            tokens and the gate recomputes its sigmoid in backward, so no
+            full-width activation is copied or stored beyond ``z`` and the
+            gate's input.
+        """
+        C = z.shape[-1]
+        zr = batch_norm_last_dim(self.bn1, F.linear(z, self.conv1.weight.reshape(-1, C)))
+        # The reference op works channel-first; zr is C/r wide, so the permute is cheap.
+        d = zr - self.reference(zr.permute(0, 3, 1, 2).unsqueeze(-1)).squeeze(-1).permute(0, 2, 3, 1)
+        y = 0.5 * d + 0.5 * d.mean(dim=-1, keepdim=True)
+        y = batch_norm_last_dim(self.bn2, F.linear(y, self.conv2.weight.reshape(C, -1)))
+        return sigmoid_gate(z, y)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, H, W) -> (B, C, T, H, W)``."""

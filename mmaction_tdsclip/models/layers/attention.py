@@ -47,6 +47,26 @@ class PackedMultiheadAttention(nn.Module):
         else:
             q = F.linear(query, w_q, b_q)
             k, v = F.linear(key_value, w_kv, b_kv).chunk(2, dim=-1)
+        return self._attend(q, k, v)
+
+    def forward_suffix_queries(self, tokens: torch.Tensor, num_queries: int) -> torch.Tensor:
+        """The last ``num_queries`` rows of ``tokens`` attend over all rows.
+
+        Equal to ``forward(tokens[:, -num_queries:], tokens)``, but projects
+        q, k and v in one product over ``tokens`` (one wasted query row per
+        extra key) instead of copying the query rows out first.
+
+        Args:
+            tokens: ``(B, Nk, C)``.
+
+        Returns:
+            ``(B, num_queries, C)``.
+        """
+        q, k, v = F.linear(tokens, self.in_proj_weight, self.in_proj_bias).chunk(3, dim=-1)
+        return self._attend(q[:, -num_queries:], k, v)
+
+    def _attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        B, Nq, C = q.shape
         head_dims = C // self.num_heads
         q, k, v = (t.unflatten(-1, (self.num_heads, head_dims)).transpose(1, 2) for t in (q, k, v))
         if self.use_sdpa:

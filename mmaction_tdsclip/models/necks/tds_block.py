@@ -4,11 +4,12 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from mmaction.registry import MODELS
 
 from ..adapters import TDAdapter
-from ..layers import PackedMultiheadAttention
+from ..layers import PackedMultiheadAttention, batch_norm_last_dim, gelu_linear
 
 
 def tokens_to_video(x: torch.Tensor, num_frames: int, grid_size: Tuple[int, int]) -> torch.Tensor:
@@ -85,6 +86,11 @@ class TDSBlock(nn.Module):
         td_adapter: Config of the :class:`TDAdapter` (``reduction``, ``mode``,
             ``kernel_size``), or None for a block without one.
         use_sdpa: Fused attention kernels.
+        memory_efficient: Compute in the token layout (BatchNorms on the
+            channel-last view, 1x1x1 convs as matrix products, the depthwise
+            temporal conv as shifted sums), project q, k, v in one product,
+            and recompute GELU and the TD gate in backward. Same result as
+            the plain path, which follows the released code's layout.
     """
 
     def __init__(self,
@@ -93,7 +99,8 @@ class TDSBlock(nn.Module):
                  grid_size: Tuple[int, int],
                  num_heads: Optional[int] = None,
                  td_adapter: Optional[Dict] = None,
-                 use_sdpa: bool = True) -> None:
+                 use_sdpa: bool = True,
+                 memory_efficient: bool = True) -> None:
         super().__init__()
         D = embed_dims
         self.num_frames = num_frames
@@ -109,6 +116,7 @@ class TDSBlock(nn.Module):
         self.attn = PackedMultiheadAttention(D, num_heads or D // 64, use_sdpa)
         self.bn_2 = nn.BatchNorm3d(D)
         self.mlp = SideMLP(D)
+        self.memory_efficient = memory_efficient
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -132,6 +140,8 @@ class TDSBlock(nn.Module):
         Returns:
             ``(B*T, N, D)``.
         """
+        if self.memory_efficient:
+            return self._forward_lean(x, cls, pos)
         T, grid = self.num_frames, self.grid_size
         t = self.conv(self.bn_1(tokens_to_video(x, T, grid)))
         if self.td_adapter is not None:
@@ -143,3 +153,22 @@ class TDSBlock(nn.Module):
 
         h = video_to_tokens(self.bn_2(tokens_to_video(x, T, grid)))
         return x + self.mlp(h)
+
+    def _temporal_tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """``conv(bn_1(x))`` (+ TD-Adapter) on tokens ``(B*T, N, D) -> (B, T, N, D)``."""
+        BT, N, D = x.shape
+        conv0, dwconv, conv2 = self.conv
+        h = F.linear(batch_norm_last_dim(self.bn_1, x), conv0.weight.reshape(D, D), conv0.bias)
+        h = F.pad(h.reshape(BT // self.num_frames, self.num_frames, N, D), (0, 0, 0, 0, 1, 1))
+        w = dwconv.weight.reshape(D, 3)
+        h = h[:, :-2] * w[:, 0] + h[:, 1:-1] * w[:, 1] + h[:, 2:] * w[:, 2] + dwconv.bias
+        t = F.linear(h, conv2.weight.reshape(D, D), conv2.bias)
+        return self.td_adapter.forward_tokens(t) if self.td_adapter is not None else t
+
+    def _forward_lean(self, x: torch.Tensor, cls: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        N = x.shape[1]
+        x = x + self._temporal_tokens(x).reshape(x.shape)
+        u = self.ln_1(torch.cat([shift_class_tokens(cls, self.num_frames), x + pos], dim=1))
+        x = x + self.attn.forward_suffix_queries(u, N)
+        h = self.mlp.fc1(batch_norm_last_dim(self.bn_2, x))
+        return x + gelu_linear(h, self.mlp.fc2.weight, self.mlp.fc2.bias)

@@ -44,8 +44,13 @@ class TDSSideNetwork(BaseModule):
         num_layers: Frozen depth ``L`` (filled in from the backbone).
         patch_size: Frozen patch size ``p`` (filled in from the backbone).
         grid_size: Patch grid ``(h, w)`` (filled in from the backbone).
-        memory_efficient: Recompute the normalised CLIP tokens of the side
-            connections in backward instead of storing them.
+        memory_efficient: Store fewer activations for backward: the side
+            connections recompute the normalised CLIP tokens, and the blocks
+            run in the token layout (see :class:`TDSBlock`). Same result.
+        side_precision: ``'bf16'``/``'fp16'`` run the side network under
+            autocast (mixed precision; on CPU this is the way to get it, as
+            MMEngine's ``AmpOptimWrapper`` is GPU-only). ``'fp32'`` leaves the
+            precision to the caller (for example ``AmpOptimWrapper``).
         use_sdpa: Fused attention kernels in the side blocks.
         with_cp: Non-reentrant activation checkpointing of every side block.
         init_cfg: OpenMMLab init config; the spec's init is applied at build.
@@ -70,6 +75,7 @@ class TDSSideNetwork(BaseModule):
                  patch_size: Optional[int] = None,
                  grid_size: Optional[Tuple[int, int]] = None,
                  memory_efficient: bool = True,
+                 side_precision: str = 'fp32',
                  use_sdpa: bool = True,
                  with_cp: bool = False,
                  init_cfg: Optional[dict] = None) -> None:
@@ -95,6 +101,9 @@ class TDSSideNetwork(BaseModule):
         self.patch_size = patch_size
         self.grid_size = tuple(grid_size)
         self.with_cp = with_cp
+        if side_precision not in ('fp32', 'bf16', 'fp16'):
+            raise ValueError(f"side_precision={side_precision!r} is not one of ('fp32', 'bf16', 'fp16').")
+        self.side_precision = side_precision
         self.side_layers: List[int] = list(range(layer_interval - 1, num_layers, layer_interval))
         td_layers = self.side_layers if td_layers is None else list(td_layers)
         bad = sorted(set(td_layers) - set(self.side_layers))
@@ -114,7 +123,7 @@ class TDSSideNetwork(BaseModule):
         td_cfg = dict(reduction=td_reduction, mode=td_mode, kernel_size=td_pool_kernel)
         self.blocks = nn.ModuleList([
             TDSBlock(D, num_frames, self.grid_size, num_heads, td_cfg if use_td and layer in td_layers else None,
-                     use_sdpa) for layer in self.side_layers
+                     use_sdpa, memory_efficient) for layer in self.side_layers
         ])
         self.post_norm = nn.BatchNorm3d(D)
 
@@ -170,6 +179,13 @@ class TDSSideNetwork(BaseModule):
         self.check_input(frames)
         if len(clip_features) != len(self.blocks):
             raise ValueError(f'Got {len(clip_features)} frozen layers for {len(self.blocks)} side blocks.')
+        if self.side_precision == 'fp32':
+            return self._forward(frames, clip_features)
+        dtype = torch.bfloat16 if self.side_precision == 'bf16' else torch.float16
+        with torch.autocast(frames.device.type, dtype=dtype):
+            return self._forward(frames, clip_features).float()
+
+    def _forward(self, frames: torch.Tensor, clip_features: Sequence[torch.Tensor]) -> torch.Tensor:
         x = self.embed(frames)
         for projection, block, z in zip(self.projections, self.blocks, clip_features):
             z = projection(z)
