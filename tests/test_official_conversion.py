@@ -264,7 +264,23 @@ def test_tool_refuses_a_checkpoint_for_another_architecture(tmp_path):
     config.write_text(f'model = {tiny_cfg(n=3)!r}\n')
     message = run_tool(src, tmp_path / 'out.pth', '--config', config)
     assert message and 'neck.num_local_frames: config 3, weights 5' in message
+    other_backbone = tiny_cfg()
+    other_backbone['backbone']['type'] = 'OpenCLIPViT'
+    config.write_text(f'model = {other_backbone!r}\n')
+    message = run_tool(src, tmp_path / 'out.pth', '--config', config)
+    assert message and 'backbone type: config OpenCLIPViT' in message
     assert not (tmp_path / 'out.pth').exists()
+
+
+def test_tool_accepts_a_fitting_config_whose_clip_file_is_absent(tmp_path):
+    src = tmp_path / 'authors.pth'
+    save_authors_checkpoint(tiny_reference(), src)
+    fitting = tiny_cfg()
+    fitting['backbone']['pretrained'] = str(tmp_path / 'not-downloaded' / 'ViT-B-16.pt')
+    config = tmp_path / 'model_cfg.py'
+    config.write_text(f'model = {fitting!r}\n')
+    assert run_tool(src, tmp_path / 'out.pth', '--config', config) is None
+    assert set(torch.load(tmp_path / 'out.pth', weights_only=True)) == {'meta', 'state_dict'}
 
 
 def test_tool_lists_the_shipped_configs_that_fit(tmp_path, monkeypatch, capsys):

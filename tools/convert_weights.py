@@ -23,6 +23,7 @@ Files are read with ``torch.load(weights_only=True)``, safetensors or a
 code-free TorchScript reader: no pickled code is ever run.
 """
 import argparse
+import copy
 import glob
 import os
 import os.path as osp
@@ -90,7 +91,8 @@ def dims_mismatch(found: Dict, wanted: Dict, source: str) -> List[str]:
 
 
 def shipped_configs() -> List[str]:
-    return sorted(glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True))
+    found = glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), recursive=True)
+    return sorted(path for path in found if '_base_' not in osp.relpath(path, ROOT).split(osp.sep))
 
 
 def matching_configs(info: Dict) -> List[Tuple[str, int]]:
@@ -162,7 +164,10 @@ def convert_official(args: argparse.Namespace) -> None:
             print(f'  model = {recognizer_model_config(info, args.num_frames)}')
 
     if not args.no_verify:
-        model = build_model(model_cfg or recognizer_model_config(info, args.num_frames))
+        verify_cfg = copy.deepcopy(model_cfg) if model_cfg else recognizer_model_config(info, args.num_frames)
+        # The checkpoint carries the CLIP weights: do not read the config's CLIP file.
+        verify_cfg['backbone'].update(pretrained=None, open_clip_model=None)
+        model = build_model(verify_cfg)
         try:
             model.load_state_dict(state, strict=True)
         except RuntimeError as err:

@@ -147,13 +147,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     header = (f'{"model":<20} {"GFLOPs":>7} {"paper":>6} {"ratio":>6} {"+norms":>7} {"CLIP":>6} '
               f'{"side+head":>9} {"params M":>8} {"spec M":>7}')
     print(f'FLOPs per view: multiply-accumulates of matmuls and convs, 1 x 3 x T*n x 224 x 224 '
-          f'(counter: {args.counter}; "+norms" adds fvcore\'s LayerNorm/BatchNorm estimates)')
+          f'(counter: {args.counter}; "+norms": with fvcore\'s LayerNorm/BatchNorm estimates)')
     print(header)
     print('-' * len(header))
+    def norms(r: Dict) -> str:
+        return f'{r["with_norms"]:.1f}' if args.counter == 'fvcore' else 'n/a'
+
     for name in args.models:
         r = measure(name, args.counter)
         print(f'{r["name"]:<20} {r["macs"]:7.1f} {r["paper"]:6.1f} {r["macs"] / r["paper"]:6.3f} '
-              f'{r["with_norms"]:7.1f} {r["backbone"]:6.1f} {r["macs"] - r["backbone"]:9.1f} '
+              f'{norms(r):>7} {r["backbone"]:6.1f} {r["macs"] - r["backbone"]:9.1f} '
               f'{r["params"]:8.2f} {r["paper_params"]:7.2f}', flush=True)
 
 

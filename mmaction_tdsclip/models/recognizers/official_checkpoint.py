@@ -306,6 +306,8 @@ def config_mismatches(info: Mapping, model_cfg: Mapping) -> List[str]:
     neck = model_cfg.get('neck', {})
     head = model_cfg.get('cls_head', {}) or {}
     problems = []
+    if backbone.get('type', 'FrozenCLIPViT') != 'FrozenCLIPViT':
+        problems.append(f"backbone type: config {backbone.get('type')}, weights FrozenCLIPViT (OpenAI layout)")
     arch = backbone.get('arch', 'ViT-B/16')
     if isinstance(arch, str):
         preset = ARCH_PRESETS.get(arch)
