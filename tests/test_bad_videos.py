@@ -172,6 +172,11 @@ def test_hanging_decoder_times_out(decode_cls, reader, skip_dir,
 def test_decodes_each_distinct_frame_once():
     calls = []
 
+    def frame(i):
+        # Left-right asymmetric, so a flip shows.
+        return (np.arange(16, dtype=np.uint8)[None, :, None] * 2 + i
+                ).repeat(16, 0).repeat(3, 2)
+
     class Reader:
 
         def __len__(self):
@@ -179,8 +184,7 @@ def test_decodes_each_distinct_frame_once():
 
         def get_batch(self, inds):
             calls.append(list(inds))
-            frames = np.stack([np.full((16, 16, 3), i, np.uint8)
-                               for i in inds])
+            frames = np.stack([frame(i) for i in inds])
             return types.SimpleNamespace(asnumpy=lambda: frames)
 
     inds = np.array([0, 0, 0, 1, 2, 0, 0, 1, 2, 3, 7, 8, 9, 9, 9])
@@ -188,8 +192,12 @@ def test_decodes_each_distinct_frame_once():
         dict(filename='x.mp4', video_reader=Reader(), frame_inds=inds))
     assert calls == [[0, 1, 2, 3, 7, 8, 9]]
     assert [int(img[0, 0, 0]) for img in res['imgs']] == inds.tolist()
-    # Repeated frames are separate arrays (in-place flips stay local).
-    assert not np.shares_memory(res['imgs'][0], res['imgs'][1])
+    # Every entry is its own frame: an in-place flip (as Flip does) of each
+    # entry flips each exactly once.
+    for img in res['imgs']:
+        img[:] = img[:, ::-1].copy()
+    for img, i in zip(res['imgs'], inds):
+        np.testing.assert_array_equal(img, frame(i)[:, ::-1])
 
 
 # ----------------------------------------------------------- raw frames

@@ -13,7 +13,7 @@ from mmaction_tdsclip.datasets.transforms import (ClipRandAugment,
                                                   ClipRandomGrayscale,
                                                   LongSideThreeCrop,
                                                   RepeatAugment,
-                                                  TDSDecordDecode)
+                                                  TDSDecordInit)
 
 init_default_scope('mmaction')
 
@@ -146,13 +146,27 @@ def video(tmp_path_factory):
 def test_repeat_augment_decodes_once_and_returns_two_views(video,
                                                            monkeypatch):
     calls = []
-    original = TDSDecordDecode._decord_load_frames
+    original = TDSDecordInit._get_video_reader
 
-    def counting(self, container, frame_inds):
-        calls.append(len(frame_inds))
-        return original(self, container, frame_inds)
+    class CountingReader:
+        """Forwards to decord's reader, recording each get_batch call."""
 
-    monkeypatch.setattr(TDSDecordDecode, '_decord_load_frames', counting)
+        def __init__(self, reader):
+            self.reader = reader
+
+        def __len__(self):
+            return len(self.reader)
+
+        def get_avg_fps(self):
+            return self.reader.get_avg_fps()
+
+        def get_batch(self, inds):
+            calls.append(len(inds))
+            return self.reader.get_batch(inds)
+
+    monkeypatch.setattr(
+        TDSDecordInit, '_get_video_reader',
+        lambda self, filename: CountingReader(original(self, filename)))
     pipe = Compose([
         dict(type='TDSDecordInit'),
         dict(type='SampleTDSFrames', num_segments=4, num_local_frames=5),

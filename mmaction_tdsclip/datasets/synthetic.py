@@ -30,9 +30,13 @@ def index_pattern(index: int, height: int, width: int,
 
 
 def read_frame_index(img: np.ndarray, bits: int = 8) -> int:
-    """Inverse of :func:`index_pattern` on a decoded ``(H, W, 3)`` frame."""
+    """Inverse of :func:`index_pattern` on a decoded ``(H, W, 3)`` frame.
+
+    Reads the top quarter of the frame (the part ``texture`` leaves alone).
+    """
     width = img.shape[1]
-    gray = img.astype(np.float32).mean(axis=(0, 2))
+    top = img[:max(1, img.shape[0] // 4)].astype(np.float32)
+    gray = top.mean(axis=(0, 2))
     value = 0
     for b in range(bits):
         lo, hi = b * width // bits, (b + 1) * width // bits
@@ -50,7 +54,9 @@ def write_video(path: str,
                 fps: int = 12,
                 codec: str = 'libx264',
                 faststart: bool = False,
-                bits: int = 8) -> str:
+                bits: int = 8,
+                texture: bool = False,
+                gop_size: Optional[int] = None) -> str:
     """Encode an index-pattern video with PyAV.
 
     Args:
@@ -65,6 +71,10 @@ def write_video(path: str,
             ``.webm`` files before importing decord or in a subprocess.
         faststart: Put the index (``moov``) before the data in ``.mp4``.
         bits: Stripes per frame, see :func:`index_pattern`.
+        texture: Fill the lower half with a random texture panning one
+            pixel per frame, so inter-frame coding does real work (for
+            speed measurements); the index stays readable.
+        gop_size: Key frame interval (the encoder's default when None).
 
     Returns:
         ``path``.
@@ -76,6 +86,8 @@ def write_video(path: str,
     with av.open(path, 'w', options=options) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        if gop_size is not None:
+            stream.codec_context.gop_size = gop_size
         if codec == 'libx264':
             stream.options = {'crf': '12'}
         elif codec.startswith('libvpx'):
@@ -84,9 +96,16 @@ def write_video(path: str,
                     'libvpx cannot be opened once decord is imported; write '
                     'webm files before importing decord or in a subprocess')
             stream.options = {'b': '2M'}
+        if texture:
+            rng = np.random.RandomState(0)
+            base = cv2.GaussianBlur(
+                rng.randint(0, 256, (height, width + num_frames, 3)).astype(
+                    np.uint8), (5, 5), 0)
         for i in range(num_frames):
-            frame = av.VideoFrame.from_ndarray(
-                index_pattern(i, height, width, bits), format='rgb24')
+            img = index_pattern(i, height, width, bits)
+            if texture:
+                img[height // 2:] = base[height // 2:, i:i + width]
+            frame = av.VideoFrame.from_ndarray(img, format='rgb24')
             for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():

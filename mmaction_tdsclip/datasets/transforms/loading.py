@@ -18,7 +18,7 @@ file is raised.
 import io
 import os.path as osp
 import threading
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
@@ -78,31 +78,52 @@ def unique_frame_indices(frame_inds: np.ndarray) -> Tuple[np.ndarray,
     return unique, inverse.reshape(-1)
 
 
-def check_frames(frames: np.ndarray, expected: int, min_size: int) -> None:
-    """Sanity of decoded frames ``(N, H, W, 3)`` uint8.
+def check_frames(frames: Sequence[np.ndarray], expected: int,
+                 min_size: int) -> None:
+    """Sanity of decoded frames: ``expected`` RGB ``(H, W, 3)`` arrays of one
+    size, with sides of at least ``min_size``.
 
     Raises:
         ValueError: on a wrong count, shape or a side below ``min_size``.
     """
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f'decoded frames have shape {frames.shape}, '
-                         'expected (N, H, W, 3)')
-    if frames.shape[0] != expected:
-        raise ValueError(f'decoded {frames.shape[0]} frames, '
-                         f'expected {expected}')
-    if min(frames.shape[1:3]) < min_size:
-        raise ValueError(f'frame size {frames.shape[1]}x{frames.shape[2]} '
-                         f'is below the minimum side {min_size}')
+    if len(frames) != expected:
+        raise ValueError(f'decoded {len(frames)} frames, expected {expected}')
+    shapes = {frame.shape for frame in frames}
+    if len(shapes) != 1:
+        raise ValueError(f'frames of different shapes {sorted(shapes)}')
+    shape = shapes.pop()
+    if len(shape) != 3 or shape[2] != 3:
+        raise ValueError(f'decoded frames have shape {shape}, expected '
+                         '(H, W, 3)')
+    if min(shape[:2]) < min_size:
+        raise ValueError(f'frame size {shape[0]}x{shape[1]} is below the '
+                         f'minimum side {min_size}')
 
 
-def _set_images(results: Dict, frames: np.ndarray,
+def gather_frames(frames: Sequence[np.ndarray],
+                  inverse: np.ndarray) -> List[np.ndarray]:
+    """``[frames[k] for k in inverse]`` where every entry is its own array.
+
+    Later in-place transforms (``Flip`` uses ``imflip_``) must not reach one
+    frame twice through two list entries, so a frame requested again is a
+    copy; first uses stay views (no copy when nothing repeats).
+    """
+    seen = set()
+    out = []
+    for k in inverse.tolist():
+        if k in seen:
+            out.append(frames[k].copy())
+        else:
+            seen.add(k)
+            out.append(frames[k])
+    return out
+
+
+def _set_images(results: Dict, frames: Sequence[np.ndarray],
                 inverse: np.ndarray) -> Dict:
-    # Fancy indexing copies, so repeated frames are distinct arrays: later
-    # in-place transforms (``Flip`` uses ``imflip_``) must not hit a frame
-    # twice through two views.
-    results['imgs'] = list(frames[inverse])
-    results['original_shape'] = frames.shape[1:3]
-    results['img_shape'] = frames.shape[1:3]
+    results['imgs'] = gather_frames(frames, inverse)
+    results['original_shape'] = frames[0].shape[:2]
+    results['img_shape'] = frames[0].shape[:2]
     return results
 
 
@@ -187,11 +208,15 @@ class TDSDecordDecode(DecordDecode):
         self.timeout = timeout
         self.min_size = min_size
 
-    def _decode(self, reader: Any, unique: np.ndarray) -> np.ndarray:
+    def _decode(self, reader: Any,
+                unique: np.ndarray) -> Sequence[np.ndarray]:
         if unique[-1] >= len(reader) or unique[0] < 0:
             raise ValueError(f'frame {unique[-1]} requested from a video of '
                              f'{len(reader)} frames')
-        frames = np.stack(self._decord_load_frames(reader, unique))
+        if self.mode == 'accurate':
+            frames = reader.get_batch(unique).asnumpy()
+        else:
+            frames = self._decord_load_frames(reader, unique)
         check_frames(frames, len(unique), self.min_size)
         return frames
 
@@ -316,7 +341,8 @@ class TDSPyAVDecode(PyAVDecode):
         self.timeout = timeout
         self.min_size = min_size
 
-    def _decode(self, container: Any, unique: np.ndarray) -> np.ndarray:
+    def _decode(self, container: Any,
+                unique: np.ndarray) -> List[np.ndarray]:
         stream = container.streams.video[0]
         if self.multi_thread:
             stream.thread_type = 'AUTO'
@@ -333,9 +359,8 @@ class TDSPyAVDecode(PyAVDecode):
         if index < last:
             raise ValueError(f'stream ended after {index + 1} frames, frame '
                              f'{last} requested')
-        stacked = np.stack(frames) if frames else np.zeros((0, 0, 0, 3))
-        check_frames(stacked, len(unique), self.min_size)
-        return stacked
+        check_frames(frames, len(unique), self.min_size)
+        return frames
 
     def transform(self, results: Dict) -> Optional[Dict]:
         container = results.pop('video_reader')
@@ -390,7 +415,7 @@ class TDSRawFrameDecode(RawFrameDecode):
         self.min_size = min_size
 
     def _read(self, directory: str, tmpl: str,
-              unique: np.ndarray) -> np.ndarray:
+              unique: np.ndarray) -> List[np.ndarray]:
         frames = []
         for index in unique:
             path = osp.join(directory, tmpl.format(int(index)))
@@ -399,11 +424,8 @@ class TDSRawFrameDecode(RawFrameDecode):
             if img is None:
                 raise ValueError(f'cannot decode image {path}')
             frames.append(img)
-        if len({f.shape for f in frames}) > 1:
-            raise ValueError('frames of different sizes')
-        stacked = np.stack(frames)
-        check_frames(stacked, len(unique), self.min_size)
-        return stacked
+        check_frames(frames, len(unique), self.min_size)
+        return frames
 
     def transform(self, results: Dict) -> Optional[Dict]:
         if results.get('modality', 'RGB') != 'RGB':
