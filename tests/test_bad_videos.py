@@ -1,9 +1,11 @@
 """Bad videos: skipped in training, named in testing, counted per epoch."""
+import glob
 import os
 import os.path as osp
 import shutil
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -363,3 +365,48 @@ def test_rawframe_dataset_skips_in_training(tmp_path, frame_root,
         sample = dataset[1]
         assert sample['data_samples'].gt_label.item() == 0
     assert len(warnings_log) == 1 and 'absent' in warnings_log[0]
+
+
+def test_runner_reports_skips_per_epoch_with_workers(tmp_path, zoo):
+    """A real training run (2 epochs, 2 persistent workers) on a list with
+    two unreadable videos: each is named once in the log, and every epoch
+    ends with the count."""
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from _video_fixtures import make_tiny
+    root = str(tmp_path)
+    os.makedirs(osp.join(root, 'videos'))
+    shutil.copy(zoo['zero'], osp.join(root, 'videos', 'bad_zero.mp4'))
+    shutil.copy(zoo['truncated'], osp.join(root, 'videos', 'bad_cut.mp4'))
+    train = make_video_list(
+        root, [(f'ok{i}.mp4', i) for i in range(4)] +
+        [('bad_zero.mp4', 1), ('bad_cut.mp4', 2)], num_frames=20,
+        height=48, width=64, ann_name='train.txt')
+    val = make_video_list(root, [('ok0.mp4', 0)], ann_name='val.txt')
+    cfg = make_tiny(Config.fromfile(str(
+        Path(__file__).resolve().parents[1] / 'configs' / 'tdsclip' /
+        'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb.py')))
+    for split, ann, workers in (('train', train, 2), ('val', val, 0),
+                                ('test', val, 0)):
+        cfg[f'{split}_dataloader'].update(
+            batch_size=2, num_workers=workers,
+            persistent_workers=workers > 0)
+        cfg[f'{split}_dataloader'].dataset.update(
+            ann_file=ann, data_prefix=dict(video=osp.join(root, 'videos')))
+    cfg.train_cfg.max_epochs = 2
+    cfg.work_dir = osp.join(root, 'work')
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10)
+    cfg.randomness = dict(seed=0)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    log_file = glob.glob(osp.join(runner.log_dir, '*.log'))[0]
+    log = Path(log_file).read_text()
+    for epoch in (1, 2):
+        assert f'Epoch {epoch}: skipped ' in log
+        line = log.split(f'Epoch {epoch}: skipped ')[1].split('\n')[0]
+        assert int(line.split()[0]) >= 2
+    for name in ('bad_zero.mp4', 'bad_cut.mp4'):
+        assert log.count(f'Skipping unreadable video '
+                         f'{osp.join(root, "videos", name)}') == 1
+    assert '2 distinct files so far' in log
