@@ -368,3 +368,36 @@ def test_clip_weights_for_another_architecture_are_refused(tmp_path):
     message = run_tool(src, tmp_path / 'out.pth', '--kind', 'official')
     assert message and 'side_conv1' in message
     assert not (tmp_path / 'out.pth').exists()
+
+
+@pytest.mark.parametrize('memory_efficient', [False, True])
+def test_training_step_matches_the_reference(memory_efficient):
+    """Train-mode logits, BatchNorm running statistics and gradients agree after conversion."""
+    ref = tiny_reference(seed=5).train()
+    ours = MODELS.build(tiny_cfg(memory_efficient=memory_efficient))
+    ours.load_state_dict(convert_official_state_dict(ref.state_dict()), strict=True)
+    ours.train()
+    video = clips(5, seed=6)
+    target = torch.tensor([1, 4])
+
+    ref_logits = ref(video)
+    nn.functional.cross_entropy(ref_logits, target).backward()
+    our_logits_ = ours.extract_feat(video[:, None])[0]
+    our_logits_ = ours.cls_head(our_logits_)
+    nn.functional.cross_entropy(our_logits_, target).backward()
+    torch.testing.assert_close(our_logits_, ref_logits, atol=1e-4, rtol=0)
+
+    # Rename the reference's gradients (and its updated buffers) through the converter.
+    grads = {k: v for k, v in ref.state_dict().items()}
+    grads.update({k: p.grad if p.grad is not None else torch.zeros_like(p) for k, p in ref.named_parameters()})
+    expected = convert_official_state_dict(grads)
+    own_params = dict(ours.named_parameters())
+    own_buffers = dict(ours.named_buffers())
+    checked = 0
+    for key, value in expected.items():
+        if key in own_params and own_params[key].requires_grad:
+            torch.testing.assert_close(own_params[key].grad, value, atol=1e-4, rtol=1e-4, msg=key)
+            checked += 1
+        elif key in own_buffers:
+            torch.testing.assert_close(own_buffers[key], value, atol=1e-5, rtol=1e-5, msg=key)
+    assert checked == sum(p.requires_grad for p in ours.parameters())

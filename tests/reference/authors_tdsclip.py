@@ -63,18 +63,20 @@ class TemporalDifferenceModule(nn.Module):
         self.bn2 = nn.BatchNorm2d(channels)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        T = z.shape[2]
-        reduced = [self.bn1(self.conv1(z[:, :, t])) for t in range(T)]  # each (B, C/r, h, w)
-        outputs = []
+        B, C, T, h, w = z.shape
+        # The 2-D layers see every frame of the batch at once: (B*T, C, h, w), batch-major.
+        frames = z.transpose(1, 2).reshape(B * T, C, h, w)
+        reduced = self.bn1(self.conv1(frames)).reshape(B, T, -1, h, w)
+        differences = []
         for t in range(T):
-            neighbours = reduced[max(t - 1, 0):min(t + 1, T - 1) + 1]
+            neighbours = [reduced[:, s] for s in range(max(t - 1, 0), min(t + 1, T - 1) + 1)]
             pooled = torch.stack(neighbours, dim=0).max(dim=0).values
-            d = reduced[t] - pooled
-            y = 0.5 * d + 0.5 * d.mean(dim=1, keepdim=True)
-            y = self.bn2(self.conv2(y))
-            gate = torch.sigmoid(y) - 0.5
-            outputs.append(z[:, :, t] + z[:, :, t] * gate)
-        return torch.stack(outputs, dim=2)
+            d = reduced[:, t] - pooled
+            differences.append(0.5 * d + 0.5 * d.mean(dim=1, keepdim=True))
+        y = torch.stack(differences, dim=1).reshape(B * T, -1, h, w)
+        y = self.bn2(self.conv2(y)).reshape(B, T, C, h, w).transpose(1, 2)
+        gate = torch.sigmoid(y) - 0.5
+        return z + z * gate
 
 
 class SideMlp(nn.Module):
