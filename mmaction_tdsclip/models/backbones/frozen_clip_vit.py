@@ -6,18 +6,16 @@ The module mirrors OpenAI's ``VisionTransformer`` parameter layout (``conv1``,
 open_clip weights load by name. ``ln_post`` and ``proj`` are not built: the
 side network consumes every block's tokens, never the pooled embedding.
 """
-from contextlib import nullcontext
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from mmengine.logging import MMLogger
-from mmengine.model import BaseModule
 
 from mmaction.registry import MODELS
 
 from ..layers import PackedMultiheadAttention
+from .frozen_token_backbone import FrozenTokenBackbone
 
 ARCH_PRESETS: Dict[str, Dict[str, int]] = {
     'ViT-B/32': dict(embed_dims=768, num_layers=12, num_heads=12, patch_size=32, img_size=224),
@@ -25,9 +23,6 @@ ARCH_PRESETS: Dict[str, Dict[str, int]] = {
     'ViT-L/14': dict(embed_dims=1024, num_layers=24, num_heads=16, patch_size=14, img_size=224),
     'ViT-L/14-336': dict(embed_dims=1024, num_layers=24, num_heads=16, patch_size=14, img_size=336),
 }
-
-PRECISIONS = ('fp32', 'bf16', 'fp16')
-
 
 class QuickGELU(nn.Module):
     """The sigmoid approximation of GELU that OpenAI CLIP was trained with."""
@@ -110,7 +105,7 @@ def resolve_arch(arch: Union[str, Dict]) -> Dict[str, int]:
 
 
 @MODELS.register_module()
-class FrozenCLIPViT(BaseModule):
+class FrozenCLIPViT(FrozenTokenBackbone):
     """CLIP's visual tower, frozen, returning the tokens of every block.
 
     No gradient ever enters this module: its parameters have
@@ -150,7 +145,7 @@ class FrozenCLIPViT(BaseModule):
                  use_sdpa: bool = True,
                  act_layer: str = 'quick_gelu',
                  init_cfg: Optional[Dict] = None) -> None:
-        super().__init__(init_cfg=init_cfg)
+        super().__init__(precision=precision, init_cfg=init_cfg)
         cfg = resolve_arch(arch)
         self.arch_name = arch if isinstance(arch, str) else 'custom'
         self.embed_dims = cfg['embed_dims']
@@ -162,9 +157,6 @@ class FrozenCLIPViT(BaseModule):
             raise ValueError(f'img_size={self.img_size} is not divisible by the patch size '
                              f'{self.patch_size} of arch {self.arch_name!r}; use a multiple of '
                              f'{self.patch_size} (e.g. {self.img_size // self.patch_size * self.patch_size}).')
-        if precision not in PRECISIONS:
-            raise ValueError(f'precision={precision!r} is not one of {PRECISIONS}.')
-        self.precision = precision
         grid = self.img_size // self.patch_size
         self.grid_size: Tuple[int, int] = (grid, grid)
 
@@ -183,7 +175,7 @@ class FrozenCLIPViT(BaseModule):
         elif open_clip_model is not None:
             from .clip_weights import load_open_clip_by_name
             load_open_clip_by_name(self, open_clip_model, open_clip_pretrained)
-        self._freeze()
+        self.freeze()
 
     @property
     def use_sdpa(self) -> bool:
@@ -194,27 +186,9 @@ class FrozenCLIPViT(BaseModule):
         for block in self.transformer.resblocks:
             block.attn.use_sdpa = value
 
-    def _freeze(self) -> None:
-        for p in self.parameters():
-            p.requires_grad_(False)
-        super().train(False)
-
-    def init_weights(self) -> None:
-        """Weights come from ``pretrained`` at construction; nothing to do here."""
-        MMLogger.get_current_instance().debug('FrozenCLIPViT: weights were set at construction.')
-
-    def train(self, mode: bool = True) -> 'FrozenCLIPViT':
-        """Stay in eval mode: the frozen tower has no train-time behaviour."""
-        return super().train(False)
-
     @property
-    def output_dtype(self) -> torch.dtype:
-        return {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}[self.precision]
-
-    def _autocast(self, device: torch.device):
-        if self.precision == 'fp32':
-            return nullcontext()
-        return torch.autocast(device_type=device.type, dtype=self.output_dtype)
+    def blocks(self) -> Sequence[nn.Module]:
+        return self.transformer.resblocks
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Patchify, prepend the class token, add positions, ``ln_pre``.
@@ -225,37 +199,7 @@ class FrozenCLIPViT(BaseModule):
         Returns:
             Tokens ``(B, N+1, W)``.
         """
-        if x.shape[-2:] != (self.img_size, self.img_size):
-            raise ValueError(f'FrozenCLIPViT was built for {self.img_size}x{self.img_size} inputs '
-                             f'but got {tuple(x.shape[-2:])}; set backbone.img_size or the crop size '
-                             'so that they agree.')
         x = self.conv1(x).flatten(2).transpose(1, 2)
         cls = self.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1) + self.positional_embedding.to(x.dtype)
         return self.ln_pre(x)
-
-    def forward(self, x: torch.Tensor, out_layers: Optional[Sequence[int]] = None) -> List[torch.Tensor]:
-        """Run the tower without autograd and return per-block tokens.
-
-        Args:
-            x: Images ``(B, 3, H, W)``, CLIP-normalised.
-            out_layers: Indices of the blocks whose outputs are returned;
-                all blocks when None.
-
-        Returns:
-            A list of ``(B, N+1, W)`` tensors (class token first), one per
-            requested block, in the dtype of ``precision``.
-        """
-        wanted = range(self.num_layers) if out_layers is None else out_layers
-        wanted = set(wanted)
-        outs = []
-        with torch.no_grad(), self._autocast(x.device):
-            x = self.embed(x)
-            last = max(wanted)
-            for i, block in enumerate(self.transformer.resblocks[:last + 1]):
-                x = block(x)
-                if i in wanted:
-                    # Autocast keeps the residual stream in fp32; storing the
-                    # tokens in the low dtype halves what the side network holds.
-                    outs.append(x.to(self.output_dtype))
-        return outs

@@ -7,7 +7,7 @@ import torch.nn as nn
 
 from mmaction.registry import MODELS
 
-from ..utils.frozen_tokens import FrozenTokenBackbone
+from .frozen_token_backbone import FrozenTokenBackbone
 
 
 def build_mmpretrain_backbone(cfg: Dict) -> nn.Module:

@@ -6,7 +6,7 @@ import torch.nn as nn
 
 from mmaction.registry import MODELS
 
-from ..utils.frozen_tokens import FrozenTokenBackbone
+from .frozen_token_backbone import FrozenTokenBackbone
 
 
 @MODELS.register_module()
