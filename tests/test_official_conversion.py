@@ -386,13 +386,12 @@ def test_training_step_matches_the_reference(memory_efficient, with_cp):
 
     ref_logits = ref(video)
     nn.functional.cross_entropy(ref_logits, target).backward()
-    our_logits_ = ours.extract_feat(video[:, None])[0]
-    our_logits_ = ours.cls_head(our_logits_)
-    nn.functional.cross_entropy(our_logits_, target).backward()
-    torch.testing.assert_close(our_logits_, ref_logits, atol=1e-4, rtol=0)
+    logits = ours.cls_head(ours.extract_feat(video[:, None])[0])
+    nn.functional.cross_entropy(logits, target).backward()
+    torch.testing.assert_close(logits, ref_logits, atol=1e-4, rtol=0)
 
     # Rename the reference's gradients (and its updated buffers) through the converter.
-    grads = {k: v for k, v in ref.state_dict().items()}
+    grads = dict(ref.state_dict())
     grads.update({k: p.grad if p.grad is not None else torch.zeros_like(p) for k, p in ref.named_parameters()})
     expected = convert_official_state_dict(grads)
     own_params = dict(ours.named_parameters())
