@@ -45,6 +45,7 @@ setup(
     extras_require={
         'tests': parse_requirements('tests'),
         'demo': parse_requirements('demo'),
+        'analysis': parse_requirements('analysis'),
         'lite': parse_requirements('mminstall'),
     },
     license='Apache License 2.0',
