@@ -240,7 +240,7 @@ def test_dist_scripts_pass_launch_settings(script, positional, repo_root,
         PYTHON=str(show_args),
         NNODES='2',
         NODE_RANK='1',
-        MASTER_ADDR='10.0.0.7',
+        MASTER_ADDR='master-node',
         PORT='29999')
     result = subprocess.run(
         ['bash', str(repo_root / 'tools' / script), *positional, '4',
@@ -253,7 +253,7 @@ def test_dist_scripts_pass_launch_settings(script, positional, repo_root,
         '.sh', '.py')
     assert result.stdout.splitlines() == [
         '-m', 'torch.distributed.run', '--nnodes=2', '--node_rank=1',
-        '--master_addr=10.0.0.7', '--master_port=29999',
+        '--master_addr=master-node', '--master_port=29999',
         '--nproc_per_node=4',
         str(tool), *positional, '--launcher', 'pytorch', '--cfg-options',
         'a=1'
