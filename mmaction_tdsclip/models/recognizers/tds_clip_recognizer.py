@@ -18,7 +18,8 @@ class TDSCLIPRecognizer(BaseRecognizer):
 
     Input contract: ``inputs`` of shape ``(B, V, 3, T*n, H, W)`` as produced by
     ``FormatShape('NCTHW')`` and the data preprocessor (CLIP mean and std):
-    ``V`` views (clip-major, then crops), each holding ``T`` segments of ``n``
+    ``V`` views (``FormatShape`` orders them crop-major, then clip; the head
+    averages over all of them), each holding ``T`` segments of ``n``
     consecutive frames, segment-major (frame ``j`` of segment ``t`` at index
     ``t*n + j``). Only the centre frame of each window goes through the
     frozen backbone; the neck sees every frame.
