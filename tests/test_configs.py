@@ -109,7 +109,8 @@ def test_config_encodes_the_recipe(name):
                                                         epochs - 4)
     assert cosine.convert_to_iter_based
     assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=128)
-    assert 'SkippedSamplesHook' in _types(cfg.custom_hooks)
+    assert {'SkippedSamplesHook', 'TDSConfigCheckHook', 'NaNGuardHook'} <= set(_types(cfg.custom_hooks))
+    assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     # Data.
     train = cfg.train_dataloader.dataset.pipeline
     assert cfg.train_dataloader.batch_size == 16

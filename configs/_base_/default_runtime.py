@@ -7,9 +7,19 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=20, ignore_last=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=1, save_best='auto'),
+    # Written to a temp file and renamed: a kill never leaves a half-written checkpoint.
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, save_best='auto', max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'))
+
+# Config mistakes stop the run before the first batch; a nan/inf loss stops
+# it before its checkpoint is written; broken videos are counted per epoch.
+# A config that sets its own custom_hooks replaces this list: repeat these.
+custom_hooks = [
+    dict(type='TDSConfigCheckHook'),
+    dict(type='NaNGuardHook'),
+    dict(type='SkippedSamplesHook'),
+]
 
 # Distributed runs (--launcher pytorch): nccl for GPUs. Where CUDA is
 # unavailable, `import mmaction_tdsclip` (custom_imports) makes mmengine's

@@ -114,6 +114,3 @@ test_dataloader = dict(
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = dict(type='AccMetric')
-
-# Unreadable training samples are replaced; this logs how many per epoch.
-custom_hooks = [dict(type='SkippedSamplesHook')]
