@@ -127,6 +127,26 @@ def _set_images(results: Dict, frames: Sequence[np.ndarray],
     return results
 
 
+class _DistinctFramesDecodeMixin:
+    """Shared ``transform`` of the video decoders: each distinct frame of
+    ``frame_inds`` is decoded once by the subclass's ``_decode(reader,
+    unique)``, under a timeout; a bad video is reported, and skipped in
+    training (None) or raised in testing."""
+
+    def transform(self, results: Dict) -> Optional[Dict]:
+        reader = results.pop('video_reader')
+        results['video_reader'] = None
+        unique, inverse = unique_frame_indices(results['frame_inds'])
+        try:
+            frames = call_with_timeout(lambda: self._decode(reader, unique),
+                                       self.timeout)
+        except Exception as e:
+            handle_bad_sample(results['filename'], _describe(e),
+                              self.test_mode)
+            return None
+        return _set_images(results, frames, inverse)
+
+
 @TRANSFORMS.register_module()
 class TDSDecordInit(DecordInit):
     """``DecordInit`` that reports unreadable or too short videos.
@@ -184,7 +204,7 @@ class TDSDecordInit(DecordInit):
 
 
 @TRANSFORMS.register_module()
-class TDSDecordDecode(DecordDecode):
+class TDSDecordDecode(_DistinctFramesDecodeMixin, DecordDecode):
     """``DecordDecode`` that decodes each distinct frame once.
 
     Required keys: ``video_reader``, ``frame_inds``, ``filename``.
@@ -219,19 +239,6 @@ class TDSDecordDecode(DecordDecode):
             frames = self._decord_load_frames(reader, unique)
         check_frames(frames, len(unique), self.min_size)
         return frames
-
-    def transform(self, results: Dict) -> Optional[Dict]:
-        reader = results.pop('video_reader')
-        results['video_reader'] = None
-        unique, inverse = unique_frame_indices(results['frame_inds'])
-        try:
-            frames = call_with_timeout(lambda: self._decode(reader, unique),
-                                       self.timeout)
-        except Exception as e:
-            handle_bad_sample(results['filename'], _describe(e),
-                              self.test_mode)
-            return None
-        return _set_images(results, frames, inverse)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(mode={self.mode}, '
@@ -313,7 +320,7 @@ class TDSPyAVInit(PyAVInit):
 
 
 @TRANSFORMS.register_module()
-class TDSPyAVDecode(PyAVDecode):
+class TDSPyAVDecode(_DistinctFramesDecodeMixin, PyAVDecode):
     """``PyAVDecode`` (accurate mode) that converts each needed frame once.
 
     Frames are decoded in order up to the largest requested index; only the
@@ -361,19 +368,6 @@ class TDSPyAVDecode(PyAVDecode):
                              f'{last} requested')
         check_frames(frames, len(unique), self.min_size)
         return frames
-
-    def transform(self, results: Dict) -> Optional[Dict]:
-        container = results.pop('video_reader')
-        results['video_reader'] = None
-        unique, inverse = unique_frame_indices(results['frame_inds'])
-        try:
-            frames = call_with_timeout(
-                lambda: self._decode(container, unique), self.timeout)
-        except Exception as e:
-            handle_bad_sample(results['filename'], _describe(e),
-                              self.test_mode)
-            return None
-        return _set_images(results, frames, inverse)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(multi_thread={self.multi_thread},'
