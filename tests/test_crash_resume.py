@@ -21,7 +21,7 @@ else is a function of the seed and the position in training:
   in a non-persistent worker that mmengine re-seeds identically at every
   epoch. (With ``num_workers=0`` or persistent workers the augmentation RNG
   would not be restored and the runs would differ: see
-  docs/RELIABILITY_DRAFT.md.)
+  docs/reliability.md.)
 
 The model has no dropout, and every process uses one thread.
 """
