@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from mmaction.registry import MODELS
 
 from ..layers import PackedMultiheadAttention
+from .clip_weights import load_clip_visual_weights, load_open_clip_by_name
 from .frozen_token_backbone import FrozenTokenBackbone
 
 ARCH_PRESETS: Dict[str, Dict[str, int]] = {
@@ -170,10 +171,8 @@ class FrozenCLIPViT(FrozenTokenBackbone):
         if pretrained is not None and open_clip_model is not None:
             raise ValueError('Give either pretrained (a local file) or open_clip_model, not both.')
         if pretrained is not None:
-            from .clip_weights import load_clip_visual_weights
             load_clip_visual_weights(self, pretrained)
         elif open_clip_model is not None:
-            from .clip_weights import load_open_clip_by_name
             load_open_clip_by_name(self, open_clip_model, open_clip_pretrained)
         self.freeze()
 
