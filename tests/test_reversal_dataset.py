@@ -2,7 +2,6 @@
 (``tools/data/make_reversal_dataset.py``)."""
 import filecmp
 import glob
-import importlib.util
 import os
 import os.path as osp
 import sys
@@ -12,13 +11,11 @@ import decord
 import numpy as np
 import pytest
 
-_TOOL = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools',
-                 'data', 'make_reversal_dataset.py')
-_spec = importlib.util.spec_from_file_location('make_reversal_dataset', _TOOL)
-mrd = importlib.util.module_from_spec(_spec)
-# Registered so that worker processes can unpickle the generator's jobs.
-sys.modules[_spec.name] = mrd
-_spec.loader.exec_module(mrd)
+# A plain import (not a second module object under the same name), so that
+# the generator's worker processes unpickle jobs of the module that made them
+# even when tools/main_job.py imported it first.
+sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', 'data'))
+import make_reversal_dataset as mrd  # noqa: E402
 
 NUM_VIDEOS = 2 * len(mrd.PAIRS) * 3  # three sequences per motion kind
 FRAMES = 10

@@ -43,7 +43,7 @@ import av
 import numpy as np
 
 #: Version of the rendering code; bump it when the pixels it writes change.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 #: (forward class, reversed class) for each kind of motion. The forward clip
 #: is rendered, the reversed clip is the same frames in opposite order.
@@ -60,7 +60,7 @@ CLASSES: Tuple[str, ...] = tuple(name for pair in PAIRS for name in pair)
 
 SPLITS: Tuple[str, ...] = ('train', 'val', 'test')
 #: Fractions of the pairs of each motion kind that go to train / val / test.
-SPLIT_FRACTIONS: Tuple[float, float, float] = (0.6, 0.15, 0.25)
+SPLIT_FRACTIONS: Tuple[float, float, float] = (0.7, 0.1, 0.2)
 
 #: Fixed MJPEG quantiser: a constant quantiser (no rate control) makes each
 #: frame's bytes depend on that frame alone.
@@ -120,6 +120,23 @@ def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(0, 255, size=3)
 
 
+def _contrasting_colour(rng: np.random.Generator,
+                        others: Sequence[np.ndarray],
+                        min_dist: float = 90.0) -> np.ndarray:
+    """A random colour at least ``min_dist`` (RGB distance) from each of
+    ``others``, so the object stands out from the background (best effort
+    after a few draws)."""
+    best, best_dist = None, -1.0
+    for _ in range(20):
+        colour = _random_colour(rng)
+        dist = min(float(np.linalg.norm(colour - o)) for o in others)
+        if dist >= min_dist:
+            return colour
+        if dist > best_dist:
+            best, best_dist = colour, dist
+    return best
+
+
 def _render_background(rng: np.random.Generator, size: int) -> np.ndarray:
     """A static cluttered background: gradient, clutter shapes and noise.
 
@@ -141,7 +158,7 @@ def _render_background(rng: np.random.Generator, size: int) -> np.ndarray:
                              theta, aspect=rng.uniform(0.5, 2.0))
         mask = _shape_mask(shape, u, v)
         img[mask] = _random_colour(rng)
-    img += rng.normal(0, 6, size=img.shape)
+    img += rng.normal(0, 4, size=img.shape)
     return img.astype(np.float32)
 
 
@@ -162,11 +179,14 @@ class _Object:
     """A textured object of random shape and colours."""
 
     def __init__(self, rng: np.random.Generator, size: int,
-                 need_texture: bool = False) -> None:
+                 background: np.ndarray, need_texture: bool = False) -> None:
         self.shape = SHAPES[rng.integers(len(SHAPES))]
-        self.colours = (_random_colour(rng), _random_colour(rng))
-        # Stripes in object coordinates make rotation visible for any shape.
-        self.striped = need_texture or rng.uniform() < 0.6
+        bg_mean = background.reshape(-1, 3).mean(0)
+        first = _contrasting_colour(rng, [bg_mean])
+        self.colours = (first, _contrasting_colour(rng, [bg_mean, first]))
+        # Stripes in object coordinates make rotation visible for any shape;
+        # plain clutter never has them, so they also mark the object.
+        self.striped = True
         self.stripe_freq = rng.uniform(1.5, 3.0)
         self.stripe_phase = rng.uniform(0, 2 * np.pi)
         self.radius = rng.uniform(0.16, 0.24) * size
@@ -198,7 +218,7 @@ def _render_forward(kind: int, rng: np.random.Generator, size: int,
     """
     bg = _render_background(rng, size)
     y, x = np.mgrid[0:size, 0:size].astype(np.float32)
-    obj = _Object(rng, size, need_texture=(kind == 3))
+    obj = _Object(rng, size, bg, need_texture=(kind == 3))
     # Progress along the motion; random speed and a random part of the range
     # so that extent and speed vary between clips.
     t = np.linspace(0.0, 1.0, num_frames)
@@ -232,7 +252,7 @@ def _render_forward(kind: int, rng: np.random.Generator, size: int,
         cx, cy = rng.uniform(0.35 * size, 0.65 * size, size=2)
         for ti in t:
             img = bg.copy()
-            obj.paint(img, x, y, cx, cy, scale=1.15, theta=theta0 + sweep * ti)
+            obj.paint(img, x, y, cx, cy, scale=1.5, theta=theta0 + sweep * ti)
             frames.append(img)
     elif kind == 4:
         cx, cy = rng.uniform(0.3 * size, 0.7 * size, size=2)
@@ -243,7 +263,7 @@ def _render_forward(kind: int, rng: np.random.Generator, size: int,
         for ti in t:
             img = bg.copy()
             alpha = float(np.clip((ti - a0) / (a1 - a0), 0.0, 1.0))
-            obj.paint(img, x, y, cx, cy, scale=1.15, theta=theta,
+            obj.paint(img, x, y, cx, cy, scale=1.4, theta=theta,
                       alpha=alpha)
             frames.append(img)
     elif kind == 5:
