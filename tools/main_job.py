@@ -50,7 +50,7 @@ MODELS = (
 )
 
 #: Dataset and schedule of the full run and of ``--quick`` (a smoke test).
-FULL = dict(num_videos=1200, epochs=22, val_interval=5)
+FULL = dict(num_videos=1200, epochs=16, val_interval=5)
 # 36 clips: three sequences per motion kind, one each for train, val, test.
 QUICK = dict(num_videos=36, epochs=1, val_interval=1)
 

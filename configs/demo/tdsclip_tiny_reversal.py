@@ -62,7 +62,12 @@ train_pipeline = [
          num_local_frames=num_local_frames, protocol='sth'),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
-    dict(type='RandomCrop', size=img_size),
+    # Repeated augmentation (as in the TDS-CLIP recipe): each decoded clip
+    # gives two independently cropped views, which halves decoding per view.
+    dict(
+        type='RepeatAugment',
+        transforms=[dict(type='RandomCrop', size=img_size)],
+        num_repeats=2),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs')
 ]
@@ -93,7 +98,7 @@ test_pipeline = [
 ]
 
 train_dataloader = dict(
-    batch_size=32,
+    batch_size=16,  # x 2 views
     num_workers=2,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),

@@ -43,7 +43,7 @@ import av
 import numpy as np
 
 #: Version of the rendering code; bump it when the pixels it writes change.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 
 #: (forward class, reversed class) for each kind of motion. The forward clip
 #: is rendered, the reversed clip is the same frames in opposite order.
