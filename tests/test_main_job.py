@@ -44,6 +44,36 @@ def test_confusion_matrix():
     np.testing.assert_array_equal(cm, [[1, 0, 0], [0, 1, 1], [0, 0, 1]])
 
 
+@pytest.mark.parametrize('key', [m[0] for m in main_job.MODELS])
+def test_test_views_are_reversal_symmetric(key):
+    """The frames the test pipeline samples from a clip are, reversed, the
+    frames it samples from the clip's time reversal: the premise of the
+    frame-averaging baseline scoring exactly chance within pairs."""
+    import mmaction_tdsclip  # noqa: F401  (registers SampleTDSFrames)
+    from mmaction.registry import TRANSFORMS
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmaction')
+    config = dict((m[0], m[2]) for m in main_job.MODELS)[key]
+    cfg = Config.fromfile(osp.join(REPO_ROOT, config))
+    sampler = [
+        t for t in cfg.test_dataloader.dataset.pipeline
+        if t['type'] == 'SampleTDSFrames'
+    ][0]
+    n = sampler['num_local_frames']
+    assert n == cfg.model.neck.num_local_frames
+    inds = TRANSFORMS.build(sampler)(
+        dict(total_frames=main_job.CLIP_FRAMES, start_index=0))['frame_inds']
+    assert len(inds) == sampler['num_clips'] * sampler['num_segments'] * n
+    # Frame i of the reversed clip is frame L - 1 - i of the clip.
+    reversed_inds = main_job.CLIP_FRAMES - 1 - inds
+    np.testing.assert_array_equal(np.sort(inds), np.sort(reversed_inds))
+    # The views are whole windows: the centre frames map onto centre frames.
+    centres = inds.reshape(-1, n)[:, n // 2]
+    np.testing.assert_array_equal(
+        np.sort(centres), np.sort(main_job.CLIP_FRAMES - 1 - centres))
+
+
 def test_quick_main_job(tmp_path, capsys):
     out_dir = tmp_path / 'out'
     rows = main_job.main([
@@ -80,6 +110,11 @@ def test_quick_main_job(tmp_path, capsys):
     # clip and of its reversal hold the same frames, so frame averaging is
     # at chance within pairs exactly, trained or not.
     assert by_key['frameavg']['pair_top1'] == 0.5
+    pair_names = [f'{a}/{b}' for a, b in main_job.mrd.PAIRS]
+    for m in summary['models']:
+        assert list(m['pair_top1_by_kind']) == pair_names
+    assert set(by_key['frameavg']['pair_top1_by_kind'].values()) == {0.5}
+    assert 'Top-1 within reversal pairs, per pair' in md
     # TD and SME add parameters to the side network; frame averaging has
     # only a projection and a classifier.
     assert (by_key['tdsclip']['trainable_params'] >

@@ -43,7 +43,7 @@ import av
 import numpy as np
 
 #: Version of the rendering code; bump it when the pixels it writes change.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 #: (forward class, reversed class) for each kind of motion. The forward clip
 #: is rendered, the reversed clip is the same frames in opposite order.
@@ -148,7 +148,7 @@ def _render_background(rng: np.random.Generator, size: int) -> np.ndarray:
     ramp = (np.cos(ang) * (xx - 0.5) + np.sin(ang) * (yy - 0.5)) + 0.5
     c0, c1 = _random_colour(rng), _random_colour(rng)
     img = c0 + (c1 - c0) * ramp[..., None]
-    for _ in range(rng.integers(6, 13)):
+    for _ in range(rng.integers(4, 9)):
         # Clutter is smaller than the object so the object stays salient.
         r = rng.uniform(0.04, 0.14) * size
         cx, cy = rng.uniform(0, size, size=2)
@@ -236,8 +236,8 @@ def _render_forward(kind: int, rng: np.random.Generator, size: int,
             obj.paint(img, x, y, cx, cy, theta=theta)
             frames.append(img)
     elif kind == 2:
-        s0 = rng.uniform(0.4, 0.6)
-        s1 = s0 * rng.uniform(2.0, 2.8)
+        s0 = rng.uniform(0.35, 0.5)
+        s1 = s0 * rng.uniform(3.0, 4.0)
         cx, cy = rng.uniform(0.35 * size, 0.65 * size, size=2)
         theta = rng.uniform(0, 2 * np.pi)
         for ti in t:
@@ -247,7 +247,7 @@ def _render_forward(kind: int, rng: np.random.Generator, size: int,
                       theta=theta)
             frames.append(img)
     elif kind == 3:
-        sweep = rng.uniform(np.pi / 2, 1.2 * np.pi)
+        sweep = rng.uniform(0.8 * np.pi, 1.6 * np.pi)
         theta0 = rng.uniform(0, 2 * np.pi)
         cx, cy = rng.uniform(0.35 * size, 0.65 * size, size=2)
         for ti in t:
