@@ -7,6 +7,7 @@ mmcv is not a hard dependency: install ``mmcv`` (compiled ops) or
 ``mmcv-lite`` (pure Python, enough for recognition) yourself, see
 ``requirements/mminstall.txt``.
 """
+
 import os.path as osp
 from typing import List
 

@@ -4,6 +4,7 @@ Importing this package applies the compatibility shims for the pinned
 OpenMMLab stack and registers every module of the plugin into MMAction2's
 registries (``default_scope='mmaction'``).
 """
+
 from . import compat
 
 compat.apply_all()

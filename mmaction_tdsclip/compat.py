@@ -6,6 +6,7 @@ it is not (upstream fixed it, or the machine does not have the problem), and
 returns whether it changed anything. Applying a shim twice is harmless.
 Nothing inside site-packages is edited.
 """
+
 import functools
 import importlib.util
 import inspect
@@ -44,8 +45,9 @@ def stub_missing_drn_localizer() -> bool:
         """Placeholder for the DRN localizer missing from the wheel."""
 
         def __init__(self, *args, **kwargs):
-            raise ImportError('DRN is missing from the installed mmaction2 '
-                              'wheel (open-mmlab/mmaction2#2714).')
+            raise ImportError(
+                'DRN is missing from the installed mmaction2 wheel (open-mmlab/mmaction2#2714).'
+            )
 
     package = types.ModuleType(name)
     package.__path__ = []
@@ -75,15 +77,18 @@ def _cpu_capable_dist_init(init_fn: Callable) -> Callable:
     @functools.wraps(init_fn)
     def wrapper(backend: str, *args, **kwargs):
         import torch
+
         if torch.cuda.is_available():
             return init_fn(backend, *args, **kwargs)
         if backend == 'nccl':
             from mmengine.logging import print_log
+
             print_log(
                 'CUDA is unavailable: using the gloo backend instead of nccl '
                 'for distributed runs (mmaction_tdsclip.compat).',
                 logger='current',
-                level=logging.WARNING)
+                level=logging.WARNING,
+            )
             backend = 'gloo'
         set_device = torch.cuda.set_device
         torch.cuda.set_device = _skip_set_device
@@ -114,9 +119,11 @@ def enable_cpu_distributed() -> bool:
     Returns True when the initialisers were wrapped.
     """
     import torch
+
     if torch.cuda.is_available():
         return False
     from mmengine.dist import utils as dist_utils
+
     changed = False
     for name in ('_init_dist_pytorch', '_init_dist_mpi'):
         init_fn = getattr(dist_utils, name, None)
@@ -142,21 +149,26 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
     stand-in answers only those lookups.
     """
     from mmengine.logging import HistoryBuffer
-    if (isinstance(obj, type) and issubclass(obj, HistoryBuffer)
-            and not name.startswith('_')
-            and (name in HistoryBuffer._statistics_methods
-                 or name in ('min', 'max', 'current', 'mean'))):
+
+    if (
+        isinstance(obj, type)
+        and issubclass(obj, HistoryBuffer)
+        and not name.startswith('_')
+        and (name in HistoryBuffer._statistics_methods or name in ('min', 'max', 'current', 'mean'))
+    ):
         return getattr(obj, name)
     raise pickle.UnpicklingError(
         f'weights_only load refused getattr({obj!r}, {name!r}): only '
         'HistoryBuffer statistics methods are allowed '
-        '(mmaction_tdsclip.compat)')
+        '(mmaction_tdsclip.compat)'
+    )
 
 
 def _numpy_safe_globals() -> List[Any]:
     """numpy objects that mmengine checkpoints pickle (arrays, scalars and
     dtypes in ``message_hub``), under their numpy 1.x and 2.x paths."""
     import numpy as np
+
     multiarray = getattr(np, '_core', None) or np.core
     multiarray = multiarray.multiarray
     entries: List[Any] = [np.ndarray, np.dtype]
@@ -168,14 +180,17 @@ def _numpy_safe_globals() -> List[Any]:
     dtypes = getattr(np, 'dtypes', None)
     if dtypes is not None:
         entries.extend(
-            cls for cls in vars(dtypes).values()
-            if isinstance(cls, type) and issubclass(cls, np.dtype))
+            cls
+            for cls in vars(dtypes).values()
+            if isinstance(cls, type) and issubclass(cls, np.dtype)
+        )
     return entries
 
 
 def mmengine_checkpoint_safe_globals() -> List[Any]:
     """Everything :func:`allow_mmengine_checkpoints` allow-lists."""
     from mmengine.logging import HistoryBuffer
+
     return [
         HistoryBuffer,
         (_history_buffer_getattr, 'builtins.getattr'),
@@ -198,9 +213,11 @@ def allow_mmengine_checkpoints() -> bool:
     allow-list or ``HistoryBuffer`` is already on it (upstream fixed).
     """
     import torch.serialization as serialization
+
     if not hasattr(serialization, 'add_safe_globals'):
         return False
     from mmengine.logging import HistoryBuffer
+
     if HistoryBuffer in serialization.get_safe_globals():
         return False
     serialization.add_safe_globals(mmengine_checkpoint_safe_globals())
@@ -211,8 +228,7 @@ def allow_mmengine_checkpoints() -> bool:
 # One summary line for frozen parameters in the optimizer constructor
 # --------------------------------------------------------------------------
 
-_FROZEN_PARAM_MESSAGE = re.compile(
-    r'^(?P<name>\S+) is skipped since its requires_grad=False$')
+_FROZEN_PARAM_MESSAGE = re.compile(r'^(?P<name>\S+) is skipped since its requires_grad=False$')
 
 
 class FrozenParamLogCollector(logging.Filter):
@@ -233,12 +249,12 @@ class FrozenParamLogCollector(logging.Filter):
 
     def summary(self) -> str:
         """One line: how many parameters were skipped, by top module."""
-        groups: Dict[str, int] = Counter(
-            name.split('.', 1)[0] for name in self.names)
-        detail = ', '.join(f'{module}: {count}'
-                           for module, count in sorted(groups.items()))
-        return (f'{len(self.names)} parameters with requires_grad=False '
-                f'are left out of the optimizer ({detail})')
+        groups: Dict[str, int] = Counter(name.split('.', 1)[0] for name in self.names)
+        detail = ', '.join(f'{module}: {count}' for module, count in sorted(groups.items()))
+        return (
+            f'{len(self.names)} parameters with requires_grad=False '
+            f'are left out of the optimizer ({detail})'
+        )
 
 
 def summarise_frozen_param_warnings() -> bool:
@@ -253,6 +269,7 @@ def summarise_frozen_param_warnings() -> bool:
     installed mmengine no longer logs per frozen parameter.
     """
     from mmengine.optim import DefaultOptimWrapperConstructor
+
     call = DefaultOptimWrapperConstructor.__call__
     if getattr(call, _SHIM_MARK, False):
         return False
@@ -267,6 +284,7 @@ def summarise_frozen_param_warnings() -> bool:
     @functools.wraps(call)
     def __call__(self, model):
         from mmengine.logging import MMLogger, print_log
+
         logger = MMLogger.get_current_instance()
         collector = FrozenParamLogCollector()
         logger.addFilter(collector)

@@ -30,6 +30,7 @@ machines).
     python tools/benchmark_dataloading.py [--num-videos 6] [--rounds 5]
         [--num-segments 8] [--families ss k400]
 """
+
 import argparse
 import os.path as osp
 import statistics
@@ -54,22 +55,34 @@ N = 5
 def pipelines(t: int) -> Dict[str, List[Dict]]:
     """The compared decode pipelines for ``t`` segments of ``N`` frames."""
     ours = dict(type='SampleTDSFrames', num_segments=t, num_local_frames=N)
-    stock = dict(type='SampleFrames', clip_len=N, frame_interval=1,
-                 num_clips=t)
+    stock = dict(type='SampleFrames', clip_len=N, frame_interval=1, num_clips=t)
     return {
         'stock SampleFrames + DecordDecode': [
-            dict(type='DecordInit'), stock, dict(type='DecordDecode')],
+            dict(type='DecordInit'),
+            stock,
+            dict(type='DecordDecode'),
+        ],
         'SampleTDSFrames + stock DecordDecode': [
-            dict(type='DecordInit'), ours, dict(type='DecordDecode')],
+            dict(type='DecordInit'),
+            ours,
+            dict(type='DecordDecode'),
+        ],
         'SampleTDSFrames + TDSDecordDecode': [
-            dict(type='TDSDecordInit'), ours, dict(type='TDSDecordDecode')],
+            dict(type='TDSDecordInit'),
+            ours,
+            dict(type='TDSDecordDecode'),
+        ],
         'SampleTDSFrames + TDSDecordDecode, timeout=None': [
-            dict(type='TDSDecordInit', timeout=None), ours,
-            dict(type='TDSDecordDecode', timeout=None)],
-        'stock SampleFrames + PyAVDecode': [
-            dict(type='PyAVInit'), stock, dict(type='PyAVDecode')],
+            dict(type='TDSDecordInit', timeout=None),
+            ours,
+            dict(type='TDSDecordDecode', timeout=None),
+        ],
+        'stock SampleFrames + PyAVDecode': [dict(type='PyAVInit'), stock, dict(type='PyAVDecode')],
         'SampleTDSFrames + TDSPyAVDecode': [
-            dict(type='TDSPyAVInit'), ours, dict(type='TDSPyAVDecode')],
+            dict(type='TDSPyAVInit'),
+            ours,
+            dict(type='TDSPyAVDecode'),
+        ],
     }
 
 
@@ -78,14 +91,12 @@ BASELINE = 'stock SampleFrames + DecordDecode'
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--num-videos', type=int, default=6,
-                        help='videos per family')
-    parser.add_argument('--rounds', type=int, default=5,
-                        help='timed passes over the videos')
-    parser.add_argument('--families', nargs='+', default=list(FAMILIES),
-                        choices=list(FAMILIES))
-    parser.add_argument('--num-segments', type=int, default=8,
-                        help='T (16 and 32 are the long-clip recipes)')
+    parser.add_argument('--num-videos', type=int, default=6, help='videos per family')
+    parser.add_argument('--rounds', type=int, default=5, help='timed passes over the videos')
+    parser.add_argument('--families', nargs='+', default=list(FAMILIES), choices=list(FAMILIES))
+    parser.add_argument(
+        '--num-segments', type=int, default=8, help='T (16 and 32 are the long-clip recipes)'
+    )
     parser.add_argument('--seed', type=int, default=0)
     return parser.parse_args()
 
@@ -93,8 +104,7 @@ def parse_args():
 def make_videos(root: str, family: str, count: int) -> List[str]:
     spec = FAMILIES[family]
     return [
-        write_video(osp.join(root, f'{family}_{i}.mp4'), texture=True,
-                    **spec) for i in range(count)
+        write_video(osp.join(root, f'{family}_{i}.mp4'), texture=True, **spec) for i in range(count)
     ]
 
 
@@ -106,9 +116,11 @@ def one_pass(pipeline, videos: List[str], slots: int) -> Dict:
         out = pipeline(dict(filename=video, start_index=0, modality='RGB'))
         assert len(out['imgs']) == slots
         distinct += len(np.unique(out['frame_inds']))
-    return dict(seconds=time.perf_counter() - start,
-                cpu_seconds=time.process_time() - cpu_start,
-                distinct=distinct)
+    return dict(
+        seconds=time.perf_counter() - start,
+        cpu_seconds=time.process_time() - cpu_start,
+        distinct=distinct,
+    )
 
 
 def benchmark(videos: List[str], t: int, rounds: int, seed: int) -> Dict:
@@ -124,12 +136,10 @@ def benchmark(videos: List[str], t: int, rounds: int, seed: int) -> Dict:
             passes[name].append(one_pass(pipeline, videos, t * N))
     return {
         name: dict(
-            clips_per_s=len(videos) /
-            statistics.median(p['seconds'] for p in runs),
-            clips_per_cpu_s=len(videos) /
-            statistics.median(p['cpu_seconds'] for p in runs),
-            distinct=sum(p['distinct'] for p in runs) /
-            (rounds * len(videos)))
+            clips_per_s=len(videos) / statistics.median(p['seconds'] for p in runs),
+            clips_per_cpu_s=len(videos) / statistics.median(p['cpu_seconds'] for p in runs),
+            distinct=sum(p['distinct'] for p in runs) / (rounds * len(videos)),
+        )
         for name, runs in passes.items()
     }
 
@@ -141,25 +151,36 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as root:
         for family in args.families:
             videos = make_videos(root, family, args.num_videos)
-            results = benchmark(videos, args.num_segments, args.rounds,
-                                args.seed)
+            results = benchmark(videos, args.num_segments, args.rounds, args.seed)
             base = results[BASELINE]['clips_per_cpu_s']
             for name, res in results.items():
-                rows.append((family, name, res['clips_per_cpu_s'],
-                             res['clips_per_cpu_s'] / base,
-                             res['clips_per_s'], res['distinct']))
-    spec = ', '.join(f'{k}: {v["num_frames"]} frames {v["width"]}x'
-                     f'{v["height"]}' for k, v in FAMILIES.items()
-                     if k in args.families)
+                rows.append(
+                    (
+                        family,
+                        name,
+                        res['clips_per_cpu_s'],
+                        res['clips_per_cpu_s'] / base,
+                        res['clips_per_s'],
+                        res['distinct'],
+                    )
+                )
+    spec = ', '.join(
+        f'{k}: {v["num_frames"]} frames {v["width"]}x{v["height"]}'
+        for k, v in FAMILIES.items()
+        if k in args.families
+    )
     t = args.num_segments
-    print(f'T={t}, n={N} ({t * N} frame slots per clip), 1 process; '
-          f'{spec}; {args.num_videos} videos x {args.rounds} rounds')
-    print('| videos | pipeline | clips per CPU-second | vs stock decord | '
-          'clips per wall-second | distinct frames decoded |')
+    print(
+        f'T={t}, n={N} ({t * N} frame slots per clip), 1 process; '
+        f'{spec}; {args.num_videos} videos x {args.rounds} rounds'
+    )
+    print(
+        '| videos | pipeline | clips per CPU-second | vs stock decord | '
+        'clips per wall-second | distinct frames decoded |'
+    )
     print('|---|---|---|---|---|---|')
     for family, name, cpu, ratio, wall, distinct in rows:
-        print(f'| {family} | {name} | {cpu:.1f} | {ratio:.2f}x | '
-              f'{wall:.1f} | {distinct:.1f} |')
+        print(f'| {family} | {name} | {cpu:.1f} | {ratio:.2f}x | {wall:.1f} | {distinct:.1f} |')
 
 
 if __name__ == '__main__':

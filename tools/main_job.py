@@ -25,6 +25,7 @@ Usage::
 
     python tools/main_job.py [--out-dir outputs/main_job] [--quick]
 """
+
 import argparse
 import json
 import os
@@ -45,8 +46,7 @@ import make_reversal_dataset as mrd  # noqa: E402
 #: (key, display name, config) of the compared models, in table order.
 MODELS = (
     ('tdsclip', 'TDS-CLIP', 'configs/demo/tdsclip_tiny_reversal.py'),
-    ('side4video', 'Side4Video (TD, SME off)',
-     'configs/demo/side4video_tiny_reversal.py'),
+    ('side4video', 'Side4Video (TD, SME off)', 'configs/demo/side4video_tiny_reversal.py'),
     ('frameavg', 'Frame averaging', 'configs/demo/frameavg_tiny_reversal.py'),
 )
 
@@ -64,27 +64,41 @@ QUICK = dict(num_videos=36, epochs=1, val_interval=1)
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Train and test TDS-CLIP, Side4Video and a frame-'
-        'averaging baseline on the embedded time-reversal dataset.')
-    parser.add_argument('--out-dir', default=osp.join('outputs', 'main_job'),
-                        help='where the table, plot and work dirs go')
-    parser.add_argument('--data-root', default=None,
-                        help='dataset folder (default: data/reversal_demo, '
-                        'data/reversal_demo_quick with --quick)')
-    parser.add_argument('--quick', action='store_true',
-                        help='smoke test: few clips, one epoch')
-    parser.add_argument('--num-videos', type=int, default=None,
-                        help='clips in the dataset (default: %d, quick: %d)' %
-                        (FULL['num_videos'], QUICK['num_videos']))
-    parser.add_argument('--epochs', type=int, default=None,
-                        help='training epochs (default: %d, quick: %d)' %
-                        (FULL['epochs'], QUICK['epochs']))
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the dataset and of training')
-    parser.add_argument('--models', default=','.join(m[0] for m in MODELS),
-                        help='comma-separated subset of: ' +
-                        ', '.join(m[0] for m in MODELS))
-    parser.add_argument('--verbose', action='store_true',
-                        help='show the full MMEngine log on the console')
+        'averaging baseline on the embedded time-reversal dataset.'
+    )
+    parser.add_argument(
+        '--out-dir',
+        default=osp.join('outputs', 'main_job'),
+        help='where the table, plot and work dirs go',
+    )
+    parser.add_argument(
+        '--data-root',
+        default=None,
+        help='dataset folder (default: data/reversal_demo, data/reversal_demo_quick with --quick)',
+    )
+    parser.add_argument('--quick', action='store_true', help='smoke test: few clips, one epoch')
+    parser.add_argument(
+        '--num-videos',
+        type=int,
+        default=None,
+        help='clips in the dataset (default: %d, quick: %d)'
+        % (FULL['num_videos'], QUICK['num_videos']),
+    )
+    parser.add_argument(
+        '--epochs',
+        type=int,
+        default=None,
+        help='training epochs (default: %d, quick: %d)' % (FULL['epochs'], QUICK['epochs']),
+    )
+    parser.add_argument('--seed', type=int, default=0, help='seed of the dataset and of training')
+    parser.add_argument(
+        '--models',
+        default=','.join(m[0] for m in MODELS),
+        help='comma-separated subset of: ' + ', '.join(m[0] for m in MODELS),
+    )
+    parser.add_argument(
+        '--verbose', action='store_true', help='show the full MMEngine log on the console'
+    )
     return parser.parse_args(argv)
 
 
@@ -114,8 +128,7 @@ def pair_accuracy(scores: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean((own > twin) + 0.5 * (own == twin)))
 
 
-def pair_accuracy_by_kind(scores: np.ndarray,
-                          labels: np.ndarray) -> Dict[str, float]:
+def pair_accuracy_by_kind(scores: np.ndarray, labels: np.ndarray) -> Dict[str, float]:
     """:func:`pair_accuracy` of each pair of classes, keyed
     ``'<forward class>/<reversed class>'``."""
     out = {}
@@ -126,8 +139,7 @@ def pair_accuracy_by_kind(scores: np.ndarray,
     return out
 
 
-def confusion_matrix(scores: np.ndarray, labels: np.ndarray,
-                     num_classes: int) -> np.ndarray:
+def confusion_matrix(scores: np.ndarray, labels: np.ndarray, num_classes: int) -> np.ndarray:
     """(C, C) counts, rows = true class, columns = predicted class."""
     cm = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(cm, (labels, scores.argmax(1)), 1)
@@ -152,8 +164,7 @@ def _progress_hook_cls():
             self._epoch_losses: List[float] = []
             self._start = time.time()
 
-        def after_train_iter(self, runner, batch_idx, data_batch=None,
-                             outputs=None) -> None:
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
             loss = float(outputs['loss'].detach())
             self.iters.append(runner.iter + 1)
             self.losses.append(loss)
@@ -161,34 +172,47 @@ def _progress_hook_cls():
 
         def after_train_epoch(self, runner) -> None:
             lr = runner.optim_wrapper.get_lr()['lr'][0]
-            print(f'  [{self.name}] epoch {runner.epoch + 1}/'
-                  f'{runner.max_epochs}  loss '
-                  f'{np.mean(self._epoch_losses):.3f}  lr {lr:.2e}  '
-                  f'{time.time() - self._start:5.0f} s', flush=True)
+            print(
+                f'  [{self.name}] epoch {runner.epoch + 1}/'
+                f'{runner.max_epochs}  loss '
+                f'{np.mean(self._epoch_losses):.3f}  lr {lr:.2e}  '
+                f'{time.time() - self._start:5.0f} s',
+                flush=True,
+            )
             self._epoch_losses = []
 
         def after_val_epoch(self, runner, metrics=None) -> None:
             if metrics:
                 top1 = metrics.get('acc/top1', float('nan'))
-                print(f'  [{self.name}] val top-1 (single view) '
-                      f'{100 * top1:.1f} %', flush=True)
+                print(f'  [{self.name}] val top-1 (single view) {100 * top1:.1f} %', flush=True)
 
     return MainJobProgressHook
 
 
 def _set_data_root(cfg, data_root: str) -> None:
-    for split, loader in (('train', cfg.train_dataloader),
-                          ('val', cfg.val_dataloader),
-                          ('test', cfg.test_dataloader)):
+    for split, loader in (
+        ('train', cfg.train_dataloader),
+        ('val', cfg.val_dataloader),
+        ('test', cfg.test_dataloader),
+    ):
         loader.dataset.ann_file = osp.join(data_root, f'{split}.txt')
         loader.dataset.data_prefix = dict(video=data_root)
 
 
-def build_config(config: str, work_dir: str, data_root: str, epochs: int,
-                 val_interval: int, seed: int, dump_file: str,
-                 experiment_name: str, verbose: bool):
+def build_config(
+    config: str,
+    work_dir: str,
+    data_root: str,
+    epochs: int,
+    val_interval: int,
+    seed: int,
+    dump_file: str,
+    experiment_name: str,
+    verbose: bool,
+):
     """Load a demo config and point it at this run's data and folders."""
     from mmengine.config import Config
+
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
     _set_data_root(cfg, data_root)
     cfg.work_dir = work_dir
@@ -200,47 +224,73 @@ def build_config(config: str, work_dir: str, data_root: str, epochs: int,
     # Keep the warm-up / cosine schedule proportional to the epochs.
     warmup = min(2, max(epochs - 1, 0))
     schedulers = [
-        dict(type='CosineAnnealingLR', T_max=epochs - warmup, eta_min=0,
-             by_epoch=True, begin=warmup, end=epochs,
-             convert_to_iter_based=True)
+        dict(
+            type='CosineAnnealingLR',
+            T_max=epochs - warmup,
+            eta_min=0,
+            by_epoch=True,
+            begin=warmup,
+            end=epochs,
+            convert_to_iter_based=True,
+        )
     ]
     if warmup:
         schedulers.insert(
             0,
-            dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0,
-                 end=warmup, convert_to_iter_based=True))
+            dict(
+                type='LinearLR',
+                start_factor=0.1,
+                by_epoch=True,
+                begin=0,
+                end=warmup,
+                convert_to_iter_based=True,
+            ),
+        )
     cfg.param_scheduler = schedulers
     evaluators = cfg.test_evaluator
     if not isinstance(evaluators, list):
         evaluators = [evaluators]
-    cfg.test_evaluator = evaluators + [
-        dict(type='DumpResults', out_file_path=dump_file)
-    ]
+    cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=dump_file)]
     return cfg
 
 
-def run_model(key: str, name: str, config: str, args: argparse.Namespace,
-              data_root: str, epochs: int, val_interval: int) -> Dict:
+def run_model(
+    key: str,
+    name: str,
+    config: str,
+    args: argparse.Namespace,
+    data_root: str,
+    epochs: int,
+    val_interval: int,
+) -> Dict:
     """Train and test one model; returns its row of the results table."""
     import torch
     from mmengine.runner import Runner
 
     work_dir = osp.join(args.out_dir, 'work_dirs', key)
     dump_file = osp.join(work_dir, 'test_scores.pkl')
-    cfg = build_config(config, work_dir, data_root, epochs, val_interval,
-                       args.seed, dump_file,
-                       f'{key}_{time.strftime("%Y%m%d_%H%M%S")}',
-                       args.verbose)
+    cfg = build_config(
+        config,
+        work_dir,
+        data_root,
+        epochs,
+        val_interval,
+        args.seed,
+        dump_file,
+        f'{key}_{time.strftime("%Y%m%d_%H%M%S")}',
+        args.verbose,
+    )
     runner = Runner.from_cfg(cfg)
     hook = _progress_hook_cls()(name)
     runner.register_hook(hook)
-    trainable = sum(p.numel() for p in runner.model.parameters()
-                    if p.requires_grad)
-    frozen = sum(p.numel() for p in runner.model.parameters()
-                 if not p.requires_grad)
-    print(f'[{name}] {config}: {trainable / 1e3:.1f} K trainable, '
-          f'{frozen / 1e3:.1f} K frozen parameters; training {epochs} '
-          f'epochs', flush=True)
+    trainable = sum(p.numel() for p in runner.model.parameters() if p.requires_grad)
+    frozen = sum(p.numel() for p in runner.model.parameters() if not p.requires_grad)
+    print(
+        f'[{name}] {config}: {trainable / 1e3:.1f} K trainable, '
+        f'{frozen / 1e3:.1f} K frozen parameters; training {epochs} '
+        f'epochs',
+        flush=True,
+    )
     start = time.time()
     runner.train()
     train_time = time.time() - start
@@ -251,8 +301,7 @@ def run_model(key: str, name: str, config: str, args: argparse.Namespace,
     with open(dump_file, 'rb') as f:
         samples = pickle.load(f)
     scores = np.stack([np.asarray(s['pred_score']) for s in samples])
-    labels = np.array([int(np.asarray(s['gt_label']).reshape(-1)[0])
-                       for s in samples])
+    labels = np.array([int(np.asarray(s['gt_label']).reshape(-1)[0]) for s in samples])
     row = dict(
         key=key,
         model=name,
@@ -267,12 +316,14 @@ def run_model(key: str, name: str, config: str, args: argparse.Namespace,
         num_test_clips=int(len(labels)),
         loss_iters=hook.iters,
         losses=hook.losses,
-        confusion=confusion_matrix(scores, labels,
-                                   scores.shape[1]).tolist(),
+        confusion=confusion_matrix(scores, labels, scores.shape[1]).tolist(),
     )
-    print(f'[{name}] test top-1 {100 * row["top1"]:.1f} %, within pairs '
-          f'{100 * row["pair_top1"]:.1f} %  (train {train_time:.0f} s, '
-          f'test {test_time:.0f} s)', flush=True)
+    print(
+        f'[{name}] test top-1 {100 * row["top1"]:.1f} %, within pairs '
+        f'{100 * row["pair_top1"]:.1f} %  (train {train_time:.0f} s, '
+        f'test {test_time:.0f} s)',
+        flush=True,
+    )
     return row
 
 
@@ -287,10 +338,12 @@ def format_table(rows: List[Dict]) -> str:
         '|---|---|---|---|---|',
     ]
     for r in rows:
-        lines.append(f'| {r["model"]} | {100 * r["top1"]:.1f} % | '
-                     f'{100 * r["pair_top1"]:.1f} % | '
-                     f'{r["trainable_params"] / 1e3:.1f} K | '
-                     f'{r["train_time_s"]:.0f} s |')
+        lines.append(
+            f'| {r["model"]} | {100 * r["top1"]:.1f} % | '
+            f'{100 * r["pair_top1"]:.1f} % | '
+            f'{r["trainable_params"] / 1e3:.1f} K | '
+            f'{r["train_time_s"]:.0f} s |'
+        )
     return '\n'.join(lines)
 
 
@@ -303,8 +356,9 @@ def format_pair_table(rows: List[Dict]) -> str:
     ]
     for r in rows:
         accs = r['pair_top1_by_kind']
-        lines.append(f'| {r["model"]} | ' + ' | '.join(
-            f'{100 * accs[k]:.0f} %' for k in kinds) + ' |')
+        lines.append(
+            f'| {r["model"]} | ' + ' | '.join(f'{100 * accs[k]:.0f} %' for k in kinds) + ' |'
+        )
     return '\n'.join(lines)
 
 
@@ -312,20 +366,26 @@ def plot_results(rows: List[Dict], classes: Sequence[str], path: str) -> None:
     """Training-loss curves of every model and the confusion matrix of the
     first (TDS-CLIP) into one PNG."""
     import matplotlib
+
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_cm) = plt.subplots(
-        1, 2, figsize=(13, 5.5), gridspec_kw=dict(width_ratios=[1, 1.1]))
+        1, 2, figsize=(13, 5.5), gridspec_kw=dict(width_ratios=[1, 1.1])
+    )
     for r in rows:
         losses = np.asarray(r['losses'], dtype=float)
         if not len(losses):
             continue
-        (line, ) = ax_loss.plot(r['loss_iters'], losses, alpha=0.25)
+        (line,) = ax_loss.plot(r['loss_iters'], losses, alpha=0.25)
         win = max(1, min(20, len(losses) // 5))
         smooth = np.convolve(losses, np.ones(win) / win, mode='valid')
-        ax_loss.plot(r['loss_iters'][win - 1:], smooth, color=line.get_color(),
-                     label=f'{r["model"]} (pairs {100 * r["pair_top1"]:.0f} %)')
+        ax_loss.plot(
+            r['loss_iters'][win - 1 :],
+            smooth,
+            color=line.get_color(),
+            label=f'{r["model"]} (pairs {100 * r["pair_top1"]:.0f} %)',
+        )
     ax_loss.set_xlabel('iteration')
     ax_loss.set_ylabel('training loss')
     ax_loss.set_title('Training loss (faint: per iteration)')
@@ -335,16 +395,21 @@ def plot_results(rows: List[Dict], classes: Sequence[str], path: str) -> None:
     first = rows[0]
     cm = np.asarray(first['confusion'])
     ax_cm.imshow(cm, cmap='Blues')
-    ax_cm.set_xticks(range(len(classes)), classes, rotation=60, ha='right',
-                     fontsize=7)
+    ax_cm.set_xticks(range(len(classes)), classes, rotation=60, ha='right', fontsize=7)
     ax_cm.set_yticks(range(len(classes)), classes, fontsize=7)
     for i, j in zip(*np.nonzero(cm)):
-        ax_cm.text(j, i, str(cm[i, j]), ha='center', va='center', fontsize=7,
-                   color='white' if cm[i, j] > cm.max() / 2 else 'black')
+        ax_cm.text(
+            j,
+            i,
+            str(cm[i, j]),
+            ha='center',
+            va='center',
+            fontsize=7,
+            color='white' if cm[i, j] > cm.max() / 2 else 'black',
+        )
     ax_cm.set_xlabel('predicted')
     ax_cm.set_ylabel('true')
-    ax_cm.set_title(f'{first["model"]} confusion matrix (test, '
-                    f'top-1 {100 * first["top1"]:.1f} %)')
+    ax_cm.set_title(f'{first["model"]} confusion matrix (test, top-1 {100 * first["top1"]:.1f} %)')
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -353,13 +418,13 @@ def plot_results(rows: List[Dict], classes: Sequence[str], path: str) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     args = parse_args(argv)
     # mmcv-lite has no compiled ops by design; recognition does not use them.
-    warnings.filterwarnings(
-        'ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+    warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     preset = QUICK if args.quick else FULL
     num_videos = args.num_videos or preset['num_videos']
     epochs = args.epochs or preset['epochs']
     data_root = args.data_root or osp.join(
-        'data', 'reversal_demo_quick' if args.quick else 'reversal_demo')
+        'data', 'reversal_demo_quick' if args.quick else 'reversal_demo'
+    )
     selected = args.models.split(',')
     unknown = set(selected) - {m[0] for m in MODELS}
     if unknown:
@@ -373,42 +438,57 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     else:
         start = time.time()
         meta = mrd.make_dataset(data_root, num_videos, args.seed, frames, size)
-        print(f'Dataset: {meta["num_videos"]} clips ({meta["counts"]}) of '
-              f'{frames} frames {size}x{size} in {len(mrd.CLASSES)} classes '
-              f'-> {data_root} ({time.time() - start:.1f} s)', flush=True)
+        print(
+            f'Dataset: {meta["num_videos"]} clips ({meta["counts"]}) of '
+            f'{frames} frames {size}x{size} in {len(mrd.CLASSES)} classes '
+            f'-> {data_root} ({time.time() - start:.1f} s)',
+            flush=True,
+        )
 
     rows = []
     for key, name, config in MODELS:
         if key in selected:
             rows.append(
-                run_model(key, name, config, args, data_root, epochs,
-                          preset['val_interval']))
+                run_model(key, name, config, args, data_root, epochs, preset['val_interval'])
+            )
 
     table = format_table(rows)
     pair_table = format_pair_table(rows)
     total = time.time() - job_start
-    command = ' '.join(['python tools/main_job.py'] + list(
-        argv if argv is not None else sys.argv[1:]))
+    command = ' '.join(
+        ['python tools/main_job.py'] + list(argv if argv is not None else sys.argv[1:])
+    )
     summary = dict(
         command=command,
         total_time_s=total,
-        dataset=dict(root=data_root, num_videos=num_videos, seed=args.seed,
-                     frames=frames, size=size, classes=list(mrd.CLASSES)),
+        dataset=dict(
+            root=data_root,
+            num_videos=num_videos,
+            seed=args.seed,
+            frames=frames,
+            size=size,
+            classes=list(mrd.CLASSES),
+        ),
         epochs=epochs,
-        models=rows)
+        models=rows,
+    )
     with open(osp.join(args.out_dir, 'results.json'), 'w') as f:
         json.dump(summary, f, indent=1)
     with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
-        f.write(f'Command: `{command}`\n\n{table}\n\n'
-                f'Top-1 within reversal pairs, per pair:\n\n{pair_table}\n\n'
-                f'Total time: {total:.0f} s\n')
+        f.write(
+            f'Command: `{command}`\n\n{table}\n\n'
+            f'Top-1 within reversal pairs, per pair:\n\n{pair_table}\n\n'
+            f'Total time: {total:.0f} s\n'
+        )
     plot_results(rows, mrd.CLASSES, osp.join(args.out_dir, 'main_job.png'))
     print()
     print(table)
     print('\nTop-1 within reversal pairs, per pair:\n')
     print(pair_table)
-    print(f'\nTotal time {total:.0f} s. Table, JSON and plot in '
-          f'{args.out_dir}/ (results.md, results.json, main_job.png)')
+    print(
+        f'\nTotal time {total:.0f} s. Table, JSON and plot in '
+        f'{args.out_dir}/ (results.md, results.json, main_job.png)'
+    )
     return rows
 
 

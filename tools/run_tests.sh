@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (or reuse) .venv, then run the test-suite with pytest. Arguments go
 # to pytest; when one names a test file or folder, only that runs, e.g.
-# `bash tools/run_tests.sh tests/test_compat.py -x`.
+# `bash tools/run_tests.sh tests/engine/test_compat.py -x`.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -8,15 +8,16 @@ Distributed: ``bash tools/dist_test.sh CONFIG CHECKPOINT NUM_PROCS [args]``.
 The checkpoint is read with ``weights_only=True`` (see
 ``mmaction_tdsclip.compat.allow_mmengine_checkpoints``).
 """
+
 import argparse
 import os
 import os.path as osp
 
+from mmaction.registry import RUNNERS
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmaction_tdsclip  # noqa: F401  (compat shims, registration)
-from mmaction.registry import RUNNERS
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,22 +25,25 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument(
-        '--work-dir',
-        help='where logs and metrics go (default: work_dirs/<config>)')
+        '--work-dir', help='where logs and metrics go (default: work_dirs/<config>)'
+    )
     parser.add_argument(
         '--dump',
         help='also write every prediction (data samples with pred_score, '
-        'gt_label and meta) to this .pkl file')
+        'gt_label and meta) to this .pkl file',
+    )
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override config entries, e.g. test_dataloader.batch_size=4')
+        help='override config entries, e.g. test_dataloader.batch_size=4',
+    )
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher')
+        help='job launcher',
+    )
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -52,8 +56,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):

@@ -7,47 +7,48 @@ Usage:
 
 Distributed: ``bash tools/dist_train.sh CONFIG NUM_PROCS [args]``.
 """
+
 import argparse
 import os
 import os.path as osp
 
+from mmaction.registry import RUNNERS
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmaction_tdsclip  # noqa: F401  (compat shims, registration)
-from mmaction.registry import RUNNERS
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Train a recognizer')
     parser.add_argument('config', help='config file path')
     parser.add_argument(
-        '--work-dir',
-        help='where logs and checkpoints go (default: work_dirs/<config>)')
+        '--work-dir', help='where logs and checkpoints go (default: work_dirs/<config>)'
+    )
     parser.add_argument(
         '--resume',
         nargs='?',
         const='auto',
         help='resume from this checkpoint; without a path, from the latest '
-        'checkpoint in the work dir')
+        'checkpoint in the work dir',
+    )
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument(
-        '--amp', action='store_true', help='automatic mixed precision')
-    parser.add_argument(
-        '--no-validate',
-        action='store_true',
-        help='skip validation during training')
+        '--no-validate', action='store_true', help='skip validation during training'
+    )
     parser.add_argument('--seed', type=int, help='random seed')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override config entries, e.g. train_cfg.max_epochs=3 '
-        'optim_wrapper.optimizer.lr=1e-4')
+        help='override config entries, e.g. train_cfg.max_epochs=3 optim_wrapper.optimizer.lr=1e-4',
+    )
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none',
-        help='job launcher')
+        help='job launcher',
+    )
     # torch.distributed.launch passes --local-rank; torchrun sets LOCAL_RANK.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
@@ -61,15 +62,13 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
         if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
-            raise ValueError(f'--amp does not support optim_wrapper '
-                             f'type {wrapper!r}')
+            raise ValueError(f'--amp does not support optim_wrapper type {wrapper!r}')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':

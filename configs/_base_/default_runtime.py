@@ -10,7 +10,8 @@ default_hooks = dict(
     # Written to a temp file and renamed: a kill never leaves a half-written checkpoint.
     checkpoint=dict(type='AtomicCheckpointHook', interval=1, save_best='auto', max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
-    sync_buffers=dict(type='SyncBuffersHook'))
+    sync_buffers=dict(type='SyncBuffersHook'),
+)
 
 # Config mistakes stop the run before the first batch; a nan/inf loss stops
 # it before its checkpoint is written; broken videos are counted per epoch.
@@ -29,7 +30,8 @@ custom_hooks = [
 env_cfg = dict(
     cudnn_benchmark=False,
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
-    dist_cfg=dict(backend='nccl'))
+    dist_cfg=dict(backend='nccl'),
+)
 
 # DDP with device_ids=None: the Runner has already moved the model to its
 # device (cuda:LOCAL_RANK, or the CPU), and DDP then uses that device. The
@@ -41,7 +43,8 @@ model_wrapper_cfg = dict(
     type='MMDistributedDataParallel',
     device_ids=None,
     broadcast_buffers=False,
-    find_unused_parameters=False)
+    find_unused_parameters=False,
+)
 
 log_processor = dict(type='LogProcessor', window_size=20, by_epoch=True)
 

@@ -11,4 +11,6 @@ model = dict(
         type='FrameAveragingNeck',
         num_frames={{_base_.num_segments}},
         num_local_frames={{_base_.num_local_frames}},
-        side_dim={{_base_.side_dim}}))
+        side_dim={{_base_.side_dim}},
+    )
+)

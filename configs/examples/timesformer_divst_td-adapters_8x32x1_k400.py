@@ -28,10 +28,11 @@ model = dict(
             patch_size=16,
             embed_dims=768,
             in_channels=3,
-            dropout_ratio=0.,
+            dropout_ratio=0.0,
             transformer_layers=None,
             attention_type='divided_space_time',
-            norm_cfg=dict(type='LN', eps=1e-6)),
+            norm_cfg=dict(type='LN', eps=1e-6),
+        ),
         # channels (embed_dims) and num_frames are read from the backbone.
         adapters=[
             dict(
@@ -41,14 +42,20 @@ model = dict(
                 token_order='nt',
                 num_extra_tokens=1,
                 reduction=16,
-                identity_init=True)
-        ]),
-    cls_head=dict(type='TimeSformerHead', num_classes=num_classes, in_channels=768, average_clips='prob'),
+                identity_init=True,
+            )
+        ],
+    ),
+    cls_head=dict(
+        type='TimeSformerHead', num_classes=num_classes, in_channels=768, average_clips='prob'
+    ),
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
         mean=[127.5, 127.5, 127.5],
         std=[127.5, 127.5, 127.5],
-        format_shape='NCTHW'))
+        format_shape='NCTHW',
+    ),
+)
 
 dataset_type = 'VideoDataset'
 data_root = 'data/kinetics400/videos_train'
@@ -65,7 +72,7 @@ train_pipeline = [
     dict(type='RandomCrop', size=img_size),
     dict(type='Flip', flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(type='PackActionInputs'),
 ]
 val_pipeline = [
     dict(type='DecordInit'),
@@ -74,7 +81,7 @@ val_pipeline = [
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(type='PackActionInputs'),
 ]
 # 1 clip x 3 crops.
 test_pipeline = [
@@ -84,7 +91,7 @@ test_pipeline = [
     dict(type='Resize', scale=(-1, img_size)),
     dict(type='ThreeCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(type='PackActionInputs'),
 ]
 
 train_dataloader = dict(
@@ -96,7 +103,9 @@ train_dataloader = dict(
         type=dataset_type,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=8,
     num_workers=8,
@@ -107,7 +116,9 @@ val_dataloader = dict(
         ann_file=ann_file_val,
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 test_dataloader = dict(
     batch_size=1,
     num_workers=8,
@@ -118,7 +129,9 @@ test_dataloader = dict(
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
@@ -136,9 +149,11 @@ optim_wrapper = dict(
         custom_keys={
             '.backbone.cls_token': dict(decay_mult=0.0),
             '.backbone.pos_embed': dict(decay_mult=0.0),
-            '.backbone.time_embed': dict(decay_mult=0.0)
-        }),
-    clip_grad=dict(max_norm=40, norm_type=2))
+            '.backbone.time_embed': dict(decay_mult=0.0),
+        }
+    ),
+    clip_grad=dict(max_norm=40, norm_type=2),
+)
 param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[5, 10], gamma=0.1)
 ]

@@ -21,7 +21,8 @@ model = dict(
             depth=50,
             num_segments=num_segments,
             norm_eval=False,
-            shift_div=8),
+            shift_div=8,
+        ),
         # channels and num_frames are read from each conv2 and from
         # ResNetTSM.num_segments.
         adapters=[
@@ -32,8 +33,10 @@ model = dict(
                 reduction=16,
                 mode='pool',
                 kernel_size=3,
-                identity_init=True)
-        ]),
+                identity_init=True,
+            )
+        ],
+    ),
     cls_head=dict(
         type='TSMHead',
         num_segments=num_segments,
@@ -44,12 +47,15 @@ model = dict(
         dropout_ratio=0.5,
         init_std=0.001,
         is_shift=True,
-        average_clips='prob'),
+        average_clips='prob',
+    ),
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
         mean=[123.675, 116.28, 103.53],
         std=[58.395, 57.12, 57.375],
-        format_shape='NCHW'))
+        format_shape='NCHW',
+    ),
+)
 
 dataset_type = 'VideoDataset'
 data_root = 'data/sthv2/videos'
@@ -64,12 +70,18 @@ train_pipeline = [
     dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segments),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, 256)),
-    dict(type='MultiScaleCrop', input_size=224, scales=(1, 0.875, 0.75, 0.66), random_crop=False,
-         max_wh_scale_gap=1, num_fixed_crops=13),
+    dict(
+        type='MultiScaleCrop',
+        input_size=224,
+        scales=(1, 0.875, 0.75, 0.66),
+        random_crop=False,
+        max_wh_scale_gap=1,
+        num_fixed_crops=13,
+    ),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
     dict(type='Flip', flip_ratio=0.5, flip_label_map=sthv2_flip_label_map),
     dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
+    dict(type='PackActionInputs'),
 ]
 val_pipeline = [
     dict(type='DecordInit'),
@@ -78,18 +90,24 @@ val_pipeline = [
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
+    dict(type='PackActionInputs'),
 ]
 # 2 clips (twice_sample) x 3 crops.
 test_pipeline = [
     dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segments, test_mode=True,
-         twice_sample=True),
+    dict(
+        type='SampleFrames',
+        clip_len=1,
+        frame_interval=1,
+        num_clips=num_segments,
+        test_mode=True,
+        twice_sample=True,
+    ),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='ThreeCrop', crop_size=256),
     dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
+    dict(type='PackActionInputs'),
 ]
 
 train_dataloader = dict(
@@ -101,7 +119,9 @@ train_dataloader = dict(
         type=dataset_type,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=16,
     num_workers=8,
@@ -112,7 +132,9 @@ val_dataloader = dict(
         ann_file=ann_file_val,
         data_prefix=dict(video=data_root),
         pipeline=val_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 test_dataloader = dict(
     batch_size=1,
     num_workers=8,
@@ -123,7 +145,9 @@ test_dataloader = dict(
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root),
         pipeline=test_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
@@ -139,10 +163,13 @@ optim_wrapper = dict(
     constructor='TSMOptimWrapperConstructor',
     paramwise_cfg=dict(fc_lr5=True),
     optimizer=dict(type='SGD', lr=0.02, momentum=0.9, weight_decay=0.0005),
-    clip_grad=dict(max_norm=20, norm_type=2))
+    clip_grad=dict(max_norm=20, norm_type=2),
+)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=5),
-    dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[25, 45], gamma=0.1)
+    dict(
+        type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[25, 45], gamma=0.1
+    ),
 ]
 default_hooks = dict(checkpoint=dict(interval=3, max_keep_ckpts=3))
 auto_scale_lr = dict(enable=False, base_batch_size=128)

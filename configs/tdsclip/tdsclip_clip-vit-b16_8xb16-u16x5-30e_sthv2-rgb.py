@@ -11,8 +11,8 @@ model = dict(neck=dict(num_frames=num_segments))
 def _with_segments(pipeline):
     """The same pipeline with T = num_segments in SampleTDSFrames."""
     return [
-        dict(t, num_segments=num_segments)
-        if t['type'] == 'SampleTDSFrames' else t for t in pipeline
+        dict(t, num_segments=num_segments) if t['type'] == 'SampleTDSFrames' else t
+        for t in pipeline
     ]
 
 

@@ -5,7 +5,7 @@ _base_ = [
     '../_base_/models/tdsclip_vit-b16.py',
     '../_base_/datasets/sthv2_videos.py',
     '../_base_/schedules/adamw_warmup4e-cosine_30e.py',
-    '../_base_/default_runtime.py'
+    '../_base_/default_runtime.py',
 ]
 
 model = dict(cls_head=dict(num_classes=174))

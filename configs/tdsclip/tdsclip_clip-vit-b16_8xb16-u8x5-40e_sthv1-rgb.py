@@ -5,7 +5,7 @@ _base_ = [
     '../_base_/models/tdsclip_vit-b16.py',
     '../_base_/datasets/sthv1_rawframes.py',
     '../_base_/schedules/adamw_warmup4e-cosine_40e.py',
-    '../_base_/default_runtime.py'
+    '../_base_/default_runtime.py',
 ]
 
 model = dict(cls_head=dict(num_classes=174))

@@ -7,6 +7,7 @@ The command-line front ends live in ``tools/data/``. Outputs:
   (``RawframeDataset``);
 - label maps: one class name per line, line ``i`` naming label ``i``.
 """
+
 import csv
 import json
 import os
@@ -42,8 +43,7 @@ def write_video_list(entries: Iterable[Entry], path: str) -> int:
     return count
 
 
-def write_rawframe_list(entries: Iterable[Tuple[str, int, int]],
-                        path: str) -> int:
+def write_rawframe_list(entries: Iterable[Tuple[str, int, int]], path: str) -> int:
     """``<folder> <num_frames> <label>`` lines; returns the number written."""
     _makedirs_for(path)
     count = 0
@@ -107,27 +107,22 @@ def read_sthv1_split(path: str) -> List[Tuple[str, str]]:
                 continue
             video_id, sep, name = line.partition(';')
             if not sep:
-                raise ValueError(f'{path}:{line_no}: expected "<id>;<label>"'
-                                 f', got {line!r}')
+                raise ValueError(f'{path}:{line_no}: expected "<id>;<label>", got {line!r}')
             pairs.append((video_id.strip(), name.strip()))
     return pairs
 
 
-def count_frames(folder: str, filename_tmpl: str = '{:05}.jpg',
-                 start_index: int = 1) -> int:
+def count_frames(folder: str, filename_tmpl: str = '{:05}.jpg', start_index: int = 1) -> int:
     """Consecutive frame files ``filename_tmpl.format(start_index + k)``."""
     count = 0
-    while osp.isfile(osp.join(folder, filename_tmpl.format(start_index +
-                                                           count))):
+    while osp.isfile(osp.join(folder, filename_tmpl.format(start_index + count))):
         count += 1
     return count
 
 
 def build_sthv1_rawframe_list(
-        split_csv: str,
-        names: Sequence[str],
-        frame_root: str,
-        filename_tmpl: str = '{:05}.jpg') -> Tuple[List, List[str]]:
+    split_csv: str, names: Sequence[str], frame_root: str, filename_tmpl: str = '{:05}.jpg'
+) -> Tuple[List, List[str]]:
     """Raw-frame list entries of one SSv1 split.
 
     Args:
@@ -144,10 +139,10 @@ def build_sthv1_rawframe_list(
     entries, missing = [], []
     for video_id, name in read_sthv1_split(split_csv):
         if name not in label_of:
-            raise KeyError(f'{split_csv}: label {name!r} of video {video_id} '
-                           'is not in the label list')
-        num_frames = count_frames(osp.join(frame_root, video_id),
-                                  filename_tmpl)
+            raise KeyError(
+                f'{split_csv}: label {name!r} of video {video_id} is not in the label list'
+            )
+        num_frames = count_frames(osp.join(frame_root, video_id), filename_tmpl)
         if num_frames == 0:
             missing.append(video_id)
             continue
@@ -175,15 +170,16 @@ def read_sthv2_labels(path: str) -> List[str]:
     for name, index in mapping.items():
         index = int(index)
         if not 0 <= index < len(mapping) or names[index] is not None:
-            raise ValueError(f'{path}: labels are not 0..{len(mapping) - 1}'
-                             f' (index {index} of {name!r})')
+            raise ValueError(
+                f'{path}: labels are not 0..{len(mapping) - 1} (index {index} of {name!r})'
+            )
         names[index] = name
     return names
 
 
-def build_sthv2_video_list(split_json: str,
-                           names: Sequence[str],
-                           extension: str = 'webm') -> List[Entry]:
+def build_sthv2_video_list(
+    split_json: str, names: Sequence[str], extension: str = 'webm'
+) -> List[Entry]:
     """``(<id>.<extension>, label)`` entries of one SSv2 split
     (``something-something-v2-{train,validation}.json``)."""
     label_of = {name: i for i, name in enumerate(names)}
@@ -193,18 +189,20 @@ def build_sthv2_video_list(split_json: str,
     for video in videos:
         name = sthv2_template_to_label(video['template'])
         if name not in label_of:
-            raise KeyError(f'{split_json}: template {video["template"]!r} '
-                           f'(video {video["id"]}) is not in the label map')
+            raise KeyError(
+                f'{split_json}: template {video["template"]!r} '
+                f'(video {video["id"]}) is not in the label map'
+            )
         entries.append((f'{video["id"]}.{extension}', label_of[name]))
     return entries
 
 
 # ------------------------------------------------------------- Kinetics
-def kinetics_video_name(youtube_id: str, time_start: str,
-                        time_end: str, extension: str = 'mp4') -> str:
+def kinetics_video_name(
+    youtube_id: str, time_start: str, time_end: str, extension: str = 'mp4'
+) -> str:
     """``<youtube_id>_<start:06d>_<end:06d>.<extension>``."""
-    return (f'{youtube_id}_{int(float(time_start)):06d}_'
-            f'{int(float(time_end)):06d}.{extension}')
+    return f'{youtube_id}_{int(float(time_start)):06d}_{int(float(time_end)):06d}.{extension}'
 
 
 def read_kinetics_csv(path: str) -> List[Dict[str, str]]:
@@ -214,8 +212,7 @@ def read_kinetics_csv(path: str) -> List[Dict[str, str]]:
         rows = list(csv.DictReader(f))
     required = {'label', 'youtube_id', 'time_start', 'time_end'}
     if rows and not required <= set(rows[0]):
-        raise ValueError(f'{path}: expected columns {sorted(required)}, got '
-                         f'{sorted(rows[0])}')
+        raise ValueError(f'{path}: expected columns {sorted(required)}, got {sorted(rows[0])}')
     return rows
 
 
@@ -226,19 +223,18 @@ def kinetics_class_names(rows: Iterable[Dict[str, str]]) -> List[str]:
 
 
 def build_kinetics_video_list(
-        rows: Iterable[Dict[str, str]],
-        names: Sequence[str],
-        video_dir: Optional[str] = None,
-        extension: str = 'mp4') -> Tuple[List[Entry], List[str]]:
+    rows: Iterable[Dict[str, str]],
+    names: Sequence[str],
+    video_dir: Optional[str] = None,
+    extension: str = 'mp4',
+) -> Tuple[List[Entry], List[str]]:
     """``(file, label)`` entries; with ``video_dir``, videos missing there
     (Kinetics always has some) are left out and returned separately."""
     label_of = {name: i for i, name in enumerate(names)}
     entries, missing = [], []
     for row in rows:
-        name = kinetics_video_name(row['youtube_id'], row['time_start'],
-                                   row['time_end'], extension)
-        if video_dir is not None and not osp.isfile(osp.join(video_dir,
-                                                             name)):
+        name = kinetics_video_name(row['youtube_id'], row['time_start'], row['time_end'], extension)
+        if video_dir is not None and not osp.isfile(osp.join(video_dir, name)):
             missing.append(name)
             continue
         entries.append((name, label_of[row['label']]))

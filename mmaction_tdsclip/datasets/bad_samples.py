@@ -14,6 +14,7 @@ to meet a file creates a marker in ``warned/``, so the warning naming a file
 is printed once per run however many workers meet it. Without the hook the
 warning is printed once per file per process and nothing is written.
 """
+
 import hashlib
 import json
 import logging
@@ -43,8 +44,7 @@ def _first_to_warn(filename: str, log_dir: str) -> bool:
     os.makedirs(marker_dir, exist_ok=True)
     digest = hashlib.sha1(filename.encode('utf-8', 'replace')).hexdigest()
     try:
-        fd = os.open(osp.join(marker_dir, digest),
-                     os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        fd = os.open(osp.join(marker_dir, digest), os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return False
     os.close(fd)
@@ -57,13 +57,15 @@ def record_skipped_sample(filename: str, reason: str) -> None:
     if log_dir:
         os.makedirs(log_dir, exist_ok=True)
         line = json.dumps({'file': filename, 'reason': reason}) + '\n'
-        with open(osp.join(log_dir, f'events-{os.getpid()}.jsonl'),
-                  'a', encoding='utf-8') as f:
+        with open(osp.join(log_dir, f'events-{os.getpid()}.jsonl'), 'a', encoding='utf-8') as f:
             f.write(line)
     if _first_to_warn(filename, log_dir):
-        print_log(f'Skipping unreadable video {filename}: {reason}. '
-                  'Another sample is drawn in its place.',
-                  logger='current', level=logging.WARNING)
+        print_log(
+            f'Skipping unreadable video {filename}: {reason}. '
+            'Another sample is drawn in its place.',
+            logger='current',
+            level=logging.WARNING,
+        )
 
 
 def handle_bad_sample(filename: str, reason: str, test_mode: bool) -> None:
@@ -77,9 +79,7 @@ def handle_bad_sample(filename: str, reason: str, test_mode: bool) -> None:
     record_skipped_sample(filename, reason)
 
 
-def read_skip_events(
-        log_dir: str,
-        offsets: Dict[str, int]) -> Tuple[List[dict], Dict[str, int]]:
+def read_skip_events(log_dir: str, offsets: Dict[str, int]) -> Tuple[List[dict], Dict[str, int]]:
     """Skip events appended to ``log_dir`` since ``offsets``.
 
     Args:
@@ -102,7 +102,7 @@ def read_skip_events(
         with open(path, 'rb') as f:
             f.seek(offsets.get(name, 0))
             data = f.read()
-        complete = data[:data.rfind(b'\n') + 1]
+        complete = data[: data.rfind(b'\n') + 1]
         for line in complete.splitlines():
             if line.strip():
                 events.append(json.loads(line))

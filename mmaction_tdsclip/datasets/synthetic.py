@@ -5,6 +5,7 @@ Used by the tests, ``tools/benchmark_dataloading.py`` and smoke checks. Frame
 ``i`` is set, so the index survives lossy coding and can be read back with
 :func:`read_frame_index`.
 """
+
 import os
 import os.path as osp
 import sys
@@ -16,8 +17,7 @@ import numpy as np
 _DARK, _BRIGHT = 30, 220
 
 
-def index_pattern(index: int, height: int, width: int,
-                  bits: int = 8) -> np.ndarray:
+def index_pattern(index: int, height: int, width: int, bits: int = 8) -> np.ndarray:
     """Frame ``index`` as ``(height, width, 3)`` uint8 RGB stripes."""
     columns = np.arange(width) * bits // width
     on = (index >> columns) & 1
@@ -35,28 +35,30 @@ def read_frame_index(img: np.ndarray, bits: int = 8) -> int:
     Reads the top quarter of the frame (the part ``texture`` leaves alone).
     """
     width = img.shape[1]
-    top = img[:max(1, img.shape[0] // 4)].astype(np.float32)
+    top = img[: max(1, img.shape[0] // 4)].astype(np.float32)
     gray = top.mean(axis=(0, 2))
     value = 0
     for b in range(bits):
         lo, hi = b * width // bits, (b + 1) * width // bits
         # Skip the stripe borders, blurred by chroma subsampling.
         margin = (hi - lo) // 4
-        if gray[lo + margin:hi - margin].mean() > (_DARK + _BRIGHT) / 2:
+        if gray[lo + margin : hi - margin].mean() > (_DARK + _BRIGHT) / 2:
             value |= 1 << b
     return value
 
 
-def write_video(path: str,
-                num_frames: int,
-                height: int = 64,
-                width: int = 96,
-                fps: int = 12,
-                codec: str = 'libx264',
-                faststart: bool = False,
-                bits: int = 8,
-                texture: bool = False,
-                gop_size: Optional[int] = None) -> str:
+def write_video(
+    path: str,
+    num_frames: int,
+    height: int = 64,
+    width: int = 96,
+    fps: int = 12,
+    codec: str = 'libx264',
+    faststart: bool = False,
+    bits: int = 8,
+    texture: bool = False,
+    gop_size: Optional[int] = None,
+) -> str:
     """Encode an index-pattern video with PyAV.
 
     Args:
@@ -80,6 +82,7 @@ def write_video(path: str,
         ``path``.
     """
     import av
+
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     options = {'movflags': 'faststart'} if faststart else {}
     pix_fmt = 'yuv420p' if height % 2 == 0 and width % 2 == 0 else 'yuv444p'
@@ -94,17 +97,18 @@ def write_video(path: str,
             if 'decord' in sys.modules:
                 raise RuntimeError(
                     'libvpx cannot be opened once decord is imported; write '
-                    'webm files before importing decord or in a subprocess')
+                    'webm files before importing decord or in a subprocess'
+                )
             stream.options = {'b': '2M'}
         if texture:
             rng = np.random.RandomState(0)
             base = cv2.GaussianBlur(
-                rng.randint(0, 256, (height, width + num_frames, 3)).astype(
-                    np.uint8), (5, 5), 0)
+                rng.randint(0, 256, (height, width + num_frames, 3)).astype(np.uint8), (5, 5), 0
+            )
         for i in range(num_frames):
             img = index_pattern(i, height, width, bits)
             if texture:
-                img[height // 2:] = base[height // 2:, i:i + width]
+                img[height // 2 :] = base[height // 2 :, i : i + width]
             frame = av.VideoFrame.from_ndarray(img, format='rgb24')
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -113,14 +117,16 @@ def write_video(path: str,
     return path
 
 
-def write_frame_folder(directory: str,
-                       num_frames: int,
-                       height: int = 64,
-                       width: int = 96,
-                       filename_tmpl: str = '{:05}.jpg',
-                       start_index: int = 1,
-                       bits: int = 8,
-                       quality: int = 95) -> str:
+def write_frame_folder(
+    directory: str,
+    num_frames: int,
+    height: int = 64,
+    width: int = 96,
+    filename_tmpl: str = '{:05}.jpg',
+    start_index: int = 1,
+    bits: int = 8,
+    quality: int = 95,
+) -> str:
     """Write an index-pattern clip as numbered JPEG frames (SSv1 layout).
 
     Frame ``i`` (0-based) goes to ``filename_tmpl.format(i + start_index)``.
@@ -133,14 +139,12 @@ def write_frame_folder(directory: str,
         bgr = index_pattern(i, height, width, bits)[..., ::-1]
         cv2.imwrite(
             osp.join(directory, filename_tmpl.format(i + start_index)),
-            np.ascontiguousarray(bgr), [cv2.IMWRITE_JPEG_QUALITY, quality])
+            np.ascontiguousarray(bgr),
+            [cv2.IMWRITE_JPEG_QUALITY, quality],
+        )
     return directory
 
 
-def frame_indices_of(imgs, bits: int = 8,
-                     flipped: Optional[bool] = False) -> np.ndarray:
+def frame_indices_of(imgs, bits: int = 8, flipped: Optional[bool] = False) -> np.ndarray:
     """Indices read back from a list of frames (``flipped``: mirror first)."""
-    return np.array([
-        read_frame_index(img[:, ::-1] if flipped else img, bits)
-        for img in imgs
-    ])
+    return np.array([read_frame_index(img[:, ::-1] if flipped else img, bits) for img in imgs])

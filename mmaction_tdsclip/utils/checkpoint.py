@@ -1,4 +1,5 @@
 """Loading checkpoints without running code stored in them."""
+
 import os
 import pickle
 from typing import Any, Callable, Dict, List, Union
@@ -21,8 +22,11 @@ def _is_safetensors(path: str) -> bool:
         return True
     with open(path, 'rb') as f:
         head = f.read(9)
-    return (len(head) == 9 and head[8:9] == b'{'
-            and int.from_bytes(head[:8], 'little') < os.path.getsize(path))
+    return (
+        len(head) == 9
+        and head[8:9] == b'{'
+        and int.from_bytes(head[:8], 'little') < os.path.getsize(path)
+    )
 
 
 def _unsafe_globals(path: str) -> List[str]:
@@ -48,8 +52,7 @@ def _safetensors_device(map_location: MapLocation) -> str:
     return 'cpu'
 
 
-def load_checkpoint_safely(path: Union[str, os.PathLike],
-                           map_location: MapLocation = 'cpu') -> Any:
+def load_checkpoint_safely(path: Union[str, os.PathLike], map_location: MapLocation = 'cpu') -> Any:
     """Load a checkpoint with no code execution.
 
     ``.safetensors`` files (or files with a safetensors header) are read
@@ -76,14 +79,14 @@ def load_checkpoint_safely(path: Union[str, os.PathLike],
     path = os.fspath(path)
     if _is_safetensors(path):
         from safetensors.torch import load_file
+
         return load_file(path, device=_safetensors_device(map_location))
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         needed = _unsafe_globals(path)
         if needed:
-            detail = ('it needs globals that are not on the allow-list: ' +
-                      ', '.join(needed))
+            detail = 'it needs globals that are not on the allow-list: ' + ', '.join(needed)
         else:
             detail = _unpickler_reason(str(error)).rstrip('.')
         raise UnsafeCheckpointError(
@@ -91,4 +94,5 @@ def load_checkpoint_safely(path: Union[str, os.PathLike],
             'Loading it would run code stored in the file. If you trust '
             'its source, convert it once in a separate step (torch.load '
             'with weights_only=False, then save the state dict, or save it '
-            'as .safetensors) and load the converted file.') from error
+            'as .safetensors) and load the converted file.'
+        ) from error

@@ -12,6 +12,7 @@ label-smoothing loss, a test crop the model rejects only at test time).
 train``, ``tools/train.py``, the ``dist_*.sh`` scripts); tools can call it
 right after loading a config, before the model is built.
 """
+
 import inspect
 import os.path as osp
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -97,7 +98,11 @@ def _pair_wh(value: Any) -> Optional[Tuple[int, int]]:
     """MMAction2's crop sizes: an int ``s`` or ``(w, h)``; returns ``(h, w)``."""
     if isinstance(value, int):
         return value, value
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, int) for v in value):
+    if (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, int) for v in value)
+    ):
         return value[1], value[0]
     return None
 
@@ -108,6 +113,7 @@ class _ModelGeometry:
 
     def __init__(self, model: Any, report: _Report) -> None:
         from mmaction.registry import MODELS
+
         backbone, neck, head = _get(model, 'backbone'), _get(model, 'neck'), _get(model, 'cls_head')
 
         self.patch_size = self.img_size = None
@@ -117,27 +123,41 @@ class _ModelGeometry:
         self.num_frames = _arg(neck, MODELS, 'num_frames')
         self.num_local_frames = _arg(neck, MODELS, 'num_local_frames')
         self.side_dim = _arg(neck, MODELS, 'side_dim')
-        if isinstance(self.num_local_frames, int) and (self.num_local_frames < 1 or self.num_local_frames % 2 == 0):
-            report.error('model.neck.num_local_frames',
-                         f'num_local_frames={self.num_local_frames} must be a positive odd number: each '
-                         'window is centred on its segment\'s frame (5 in the paper, 1 for plain TSN '
-                         'sampling).')
+        if isinstance(self.num_local_frames, int) and (
+            self.num_local_frames < 1 or self.num_local_frames % 2 == 0
+        ):
+            report.error(
+                'model.neck.num_local_frames',
+                f'num_local_frames={self.num_local_frames} must be a positive odd number: each '
+                "window is centred on its segment's frame (5 in the paper, 1 for plain TSN "
+                'sampling).',
+            )
         num_heads = _get(neck, 'num_heads')
         if isinstance(self.side_dim, int) and _type_name(neck) == 'TDSSideNetwork':
             if num_heads is None and self.side_dim % HEAD_WIDTH:
                 lower = max(HEAD_WIDTH, self.side_dim // HEAD_WIDTH * HEAD_WIDTH)
-                report.error('model.neck.side_dim',
-                             f'side_dim={self.side_dim} does not split into {HEAD_WIDTH}-wide attention '
-                             f'heads; use a multiple of {HEAD_WIDTH} (e.g. {lower} or {lower + HEAD_WIDTH}) '
-                             'and the same model.cls_head.in_channels, or set model.neck.num_heads.')
+                report.error(
+                    'model.neck.side_dim',
+                    f'side_dim={self.side_dim} does not split into {HEAD_WIDTH}-wide attention '
+                    f'heads; use a multiple of {HEAD_WIDTH} (e.g. {lower} or {lower + HEAD_WIDTH}) '
+                    'and the same model.cls_head.in_channels, or set model.neck.num_heads.',
+                )
             elif isinstance(num_heads, int) and (num_heads < 1 or self.side_dim % num_heads):
-                report.error('model.neck.num_heads',
-                             f'num_heads={num_heads} does not divide side_dim={self.side_dim}.')
+                report.error(
+                    'model.neck.num_heads',
+                    f'num_heads={num_heads} does not divide side_dim={self.side_dim}.',
+                )
         in_channels = _get(head, 'in_channels')
-        if head is not None and isinstance(self.side_dim, int) and in_channels not in (None, self.side_dim):
-            report.error('model.cls_head.in_channels',
-                         f'in_channels={in_channels} but the neck outputs model.neck.side_dim='
-                         f'{self.side_dim} channels; set in_channels={self.side_dim}.')
+        if (
+            head is not None
+            and isinstance(self.side_dim, int)
+            and in_channels not in (None, self.side_dim)
+        ):
+            report.error(
+                'model.cls_head.in_channels',
+                f'in_channels={in_channels} but the neck outputs model.neck.side_dim='
+                f'{self.side_dim} channels; set in_channels={self.side_dim}.',
+            )
         self.num_classes = _get(head, 'num_classes')
 
     def _read_backbone(self, backbone: Any, report: _Report, registry) -> None:
@@ -145,27 +165,35 @@ class _ModelGeometry:
         preset: Dict[str, int] = {}
         if isinstance(arch, str):
             if arch not in ARCH_PRESETS:
-                report.error('model.backbone.arch',
-                             f'{arch!r} is not a FrozenCLIPViT preset; use one of {sorted(ARCH_PRESETS)} '
-                             'or a dict with embed_dims, num_layers, num_heads and patch_size.')
+                report.error(
+                    'model.backbone.arch',
+                    f'{arch!r} is not a FrozenCLIPViT preset; use one of {sorted(ARCH_PRESETS)} '
+                    'or a dict with embed_dims, num_layers, num_heads and patch_size.',
+                )
                 return
             preset = ARCH_PRESETS[arch]
         elif arch is not None and hasattr(arch, 'get'):
             preset = dict(arch)
             if 'patch_size' not in preset:
-                report.error('model.backbone.arch.patch_size',
-                             'a custom arch dict needs patch_size (and embed_dims, num_layers, num_heads).')
+                report.error(
+                    'model.backbone.arch.patch_size',
+                    'a custom arch dict needs patch_size (and embed_dims, num_layers, num_heads).',
+                )
                 return
         else:
-            report.error('model.backbone.arch', f'{arch!r} is neither a preset name nor an arch dict.')
+            report.error(
+                'model.backbone.arch', f'{arch!r} is neither a preset name nor an arch dict.'
+            )
             return
         self.patch_size = preset['patch_size']
         self.img_size = _get(backbone, 'img_size') or preset.get('img_size', DEFAULT_IMG_SIZE)
         if self.img_size % self.patch_size:
             lower = max(self.patch_size, self.img_size // self.patch_size * self.patch_size)
-            report.error('model.backbone.img_size',
-                         f'img_size={self.img_size} is not divisible by the patch size {self.patch_size}; '
-                         f'use a multiple of {self.patch_size} such as {lower} (and crop to it).')
+            report.error(
+                'model.backbone.img_size',
+                f'img_size={self.img_size} is not divisible by the patch size {self.patch_size}; '
+                f'use a multiple of {self.patch_size} such as {lower} (and crop to it).',
+            )
             self.img_size = None
 
     @property
@@ -192,9 +220,12 @@ def _leaf_datasets(dataset: Any, field: str) -> Iterator[Tuple[str, Any]]:
 
 def _check_sampling(pipeline: Sequence, field: str, geo: _ModelGeometry, report: _Report) -> None:
     from mmaction.registry import TRANSFORMS
+
     T, n, total = geo.num_frames, geo.num_local_frames, geo.frames_per_view
-    fix = (f'the model takes model.neck.num_frames x model.neck.num_local_frames = {T} x {n} = {total} '
-           'frames per view')
+    fix = (
+        f'the model takes model.neck.num_frames x model.neck.num_local_frames = {T} x {n} = {total} '
+        'frames per view'
+    )
     found = False
     for i, step in enumerate(pipeline):
         kind = _type_name(step)
@@ -204,27 +235,38 @@ def _check_sampling(pipeline: Sequence, field: str, geo: _ModelGeometry, report:
             segments = _arg(step, TRANSFORMS, 'num_segments')
             local = _arg(step, TRANSFORMS, 'num_local_frames')
             if T is not None and segments != T:
-                report.error(f'{where}.num_segments',
-                             f'{kind} samples num_segments={segments} but {fix}; set both to the same T.')
+                report.error(
+                    f'{where}.num_segments',
+                    f'{kind} samples num_segments={segments} but {fix}; set both to the same T.',
+                )
             if n is not None and local != n:
-                report.error(f'{where}.num_local_frames',
-                             f'{kind} samples windows of num_local_frames={local} but {fix}; set both to '
-                             'the same n.')
+                report.error(
+                    f'{where}.num_local_frames',
+                    f'{kind} samples windows of num_local_frames={local} but {fix}; set both to '
+                    'the same n.',
+                )
         elif kind in CLIP_LEN_SAMPLERS:
             found = True
             clip_len = _arg(step, TRANSFORMS, 'clip_len')
             if total is not None and clip_len != total:
-                report.error(f'{where}.clip_len',
-                             f'{kind} gives clip_len={clip_len} frames but {fix}; set clip_len={total} '
-                             f'or, better, use {TDS_SAMPLER}(num_segments={T}, num_local_frames={n}).')
+                report.error(
+                    f'{where}.clip_len',
+                    f'{kind} gives clip_len={clip_len} frames but {fix}; set clip_len={total} '
+                    f'or, better, use {TDS_SAMPLER}(num_segments={T}, num_local_frames={n}).',
+                )
             elif isinstance(n, int) and n > 1:
-                report.warn(f'{where}.type',
-                            f'{kind} gives the right count but not the TDS-CLIP layout ({T} windows of '
-                            f'{n} consecutive frames centred on frames spread over the video): the '
-                            f'model runs, its temporal adapters see another layout; use {TDS_SAMPLER}.')
+                report.warn(
+                    f'{where}.type',
+                    f'{kind} gives the right count but not the TDS-CLIP layout ({T} windows of '
+                    f'{n} consecutive frames centred on frames spread over the video): the '
+                    f'model runs, its temporal adapters see another layout; use {TDS_SAMPLER}.',
+                )
     if not found:
-        report.warn(field, 'no known frame-sampling transform; could not check that it yields '
-                    f'{total} frames per view ({TDS_SAMPLER} or {", ".join(CLIP_LEN_SAMPLERS)}).')
+        report.warn(
+            field,
+            'no known frame-sampling transform; could not check that it yields '
+            f'{total} frames per view ({TDS_SAMPLER} or {", ".join(CLIP_LEN_SAMPLERS)}).',
+        )
 
 
 def _crop_output(step: Any, kind: str) -> Tuple[bool, Optional[Tuple[int, int]], Optional[str]]:
@@ -235,7 +277,12 @@ def _crop_output(step: Any, kind: str) -> Tuple[bool, Optional[Tuple[int, int]],
     """
     if kind == 'Resize':
         scale, keep_ratio = _get(step, 'scale'), _get(step, 'keep_ratio', True)
-        if not keep_ratio and isinstance(scale, (tuple, list)) and len(scale) == 2 and min(scale) > 0:
+        if (
+            not keep_ratio
+            and isinstance(scale, (tuple, list))
+            and len(scale) == 2
+            and min(scale) > 0
+        ):
             return True, (int(scale[1]), int(scale[0])), 'scale'
         return True, None, 'scale'
     if kind == 'RandomCrop':
@@ -266,17 +313,24 @@ def _check_size(pipeline: Sequence, field: str, geo: _ModelGeometry, report: _Re
             setter = f'{field}[{i}].{arg}' if arg else f'{field}[{i}]'
     img, p = geo.img_size, geo.patch_size
     if setter is None or size is None:
-        report.warn(setter or field,
-                    f'could not tell the frame size this pipeline outputs; it must be {img}x{img} '
-                    f'(model.backbone.img_size).')
+        report.warn(
+            setter or field,
+            f'could not tell the frame size this pipeline outputs; it must be {img}x{img} '
+            f'(model.backbone.img_size).',
+        )
         return
     if size != (img, img):
         h, w = size
-        why = (f'which is not divisible by the patch size {p}' if h % p or w % p
-               else f'but the backbone\'s patch grid is built for {img}x{img}')
-        report.error(setter,
-                     f'the pipeline outputs {h}x{w} (HxW) frames {why}; crop to {img}x{img} here, or set '
-                     f'model.backbone.img_size to match a square crop that is a multiple of {p}.')
+        why = (
+            f'which is not divisible by the patch size {p}'
+            if h % p or w % p
+            else f"but the backbone's patch grid is built for {img}x{img}"
+        )
+        report.error(
+            setter,
+            f'the pipeline outputs {h}x{w} (HxW) frames {why}; crop to {img}x{img} here, or set '
+            f'model.backbone.img_size to match a square crop that is a multiple of {p}.',
+        )
 
 
 def _check_format(pipeline: Sequence, field: str, report: _Report) -> None:
@@ -284,11 +338,15 @@ def _check_format(pipeline: Sequence, field: str, report: _Report) -> None:
         if _type_name(step) == 'FormatShape':
             fmt = _get(step, 'input_format')
             if fmt != 'NCTHW':
-                report.error(f'{field}[{i}].input_format',
-                             f'input_format={fmt!r}; TDSCLIPRecognizer takes (B, views, 3, T*n, H, W) '
-                             'clips: use FormatShape(input_format=\'NCTHW\').')
+                report.error(
+                    f'{field}[{i}].input_format',
+                    f'input_format={fmt!r}; TDSCLIPRecognizer takes (B, views, 3, T*n, H, W) '
+                    "clips: use FormatShape(input_format='NCTHW').",
+                )
             return
-    report.warn(field, 'no FormatShape step; TDSCLIPRecognizer needs FormatShape(input_format=\'NCTHW\').')
+    report.warn(
+        field, "no FormatShape step; TDSCLIPRecognizer needs FormatShape(input_format='NCTHW')."
+    )
 
 
 # ------------------------------------------------------------------- labels
@@ -305,6 +363,7 @@ def _resolve_ann_file(dataset: Any) -> Optional[str]:
 def _read_labels(dataset: Any) -> List[int]:
     """Labels of every annotation, parsed by the dataset class itself."""
     from mmaction.registry import DATASETS
+
     cfg = dict(dataset)
     # Parse the annotations only: no pipeline run, no full_init.
     cfg.update(lazy_init=True, pipeline=[])
@@ -320,8 +379,9 @@ def _read_labels(dataset: Any) -> List[int]:
     return labels
 
 
-def _check_labels(dataset: Any, field: str, geo: _ModelGeometry, report: _Report,
-                  cache: Dict[str, Any]) -> None:
+def _check_labels(
+    dataset: Any, field: str, geo: _ModelGeometry, report: _Report, cache: Dict[str, Any]
+) -> None:
     num_classes = geo.num_classes
     path = _resolve_ann_file(dataset)
     if path is None or not isinstance(num_classes, int):
@@ -340,21 +400,28 @@ def _check_labels(dataset: Any, field: str, geo: _ModelGeometry, report: _Report
         return
     low, high, distinct = min(labels), max(labels), len(set(labels))
     if low < 0:
-        report.error(f'{field}.ann_file', f'{path} has the negative label {low}; labels run from 0.')
+        report.error(
+            f'{field}.ann_file', f'{path} has the negative label {low}; labels run from 0.'
+        )
     if high >= num_classes:
-        report.error('model.cls_head.num_classes',
-                     f'num_classes={num_classes} but {field}.ann_file ({path}) has label {high}; set '
-                     f'num_classes to at least {high + 1}, or fix the annotation file.')
+        report.error(
+            'model.cls_head.num_classes',
+            f'num_classes={num_classes} but {field}.ann_file ({path}) has label {high}; set '
+            f'num_classes to at least {high + 1}, or fix the annotation file.',
+        )
     elif distinct < num_classes:
-        report.warn(f'{field}.ann_file',
-                    f'{path} uses {distinct} distinct labels while model.cls_head.num_classes='
-                    f'{num_classes}; fine for a subset, otherwise a sign of a wrong annotation file or '
-                    'num_classes.')
+        report.warn(
+            f'{field}.ann_file',
+            f'{path} uses {distinct} distinct labels while model.cls_head.num_classes='
+            f'{num_classes}; fine for a subset, otherwise a sign of a wrong annotation file or '
+            'num_classes.',
+        )
 
 
 # ---------------------------------------------------------------------- API
-def check_tdsclip_config(cfg: Any, check_ann_files: bool = True,
-                         logger: Optional[MMLogger] = None) -> List[str]:
+def check_tdsclip_config(
+    cfg: Any, check_ann_files: bool = True, logger: Optional[MMLogger] = None
+) -> List[str]:
     """Check that a config's data fits its TDS-CLIP model.
 
     Checked, each reported under the config field to change:
@@ -394,7 +461,9 @@ def check_tdsclip_config(cfg: Any, check_ann_files: bool = True,
     geo = _ModelGeometry(model, report)
     ann_cache: Dict[str, Any] = {}
     for loader in DATALOADERS:
-        for field, dataset in _leaf_datasets(_get(_get(cfg, loader), 'dataset'), f'{loader}.dataset'):
+        for field, dataset in _leaf_datasets(
+            _get(_get(cfg, loader), 'dataset'), f'{loader}.dataset'
+        ):
             pipeline = _get(dataset, 'pipeline')
             if pipeline:
                 if geo.frames_per_view is not None:

@@ -22,6 +22,7 @@ Counters:
     torch: ``torch.utils.flop_counter.FlopCounterMode`` (counts 2 FLOPs per
         MAC; halved here). It has no norm estimates.
 """
+
 import argparse
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -44,22 +45,42 @@ MODELS_TABLE: Dict[str, Tuple[str, int, int, int, bool, float, float]] = {
 NORM_OPS = ('aten::batch_norm', 'aten::group_norm', 'aten::layer_norm', 'aten::instance_norm')
 
 
-def recognizer_config(arch, side_dim: int, num_frames: int, num_local_frames: int, tds: bool,
-                      img_size: Optional[int] = None, num_classes: int = 174) -> Dict:
+def recognizer_config(
+    arch,
+    side_dim: int,
+    num_frames: int,
+    num_local_frames: int,
+    tds: bool,
+    img_size: Optional[int] = None,
+    num_classes: int = 174,
+) -> Dict:
     """A ``TDSCLIPRecognizer`` config; ``tds=False`` is the Side4Video baseline."""
     return dict(
         type='TDSCLIPRecognizer',
         backbone=dict(type='FrozenCLIPViT', arch=arch, img_size=img_size, use_sdpa=False),
-        neck=dict(type='TDSSideNetwork', num_frames=num_frames, num_local_frames=num_local_frames,
-                  side_dim=side_dim, use_td=tds, use_sme=tds, use_sdpa=False, memory_efficient=False),
+        neck=dict(
+            type='TDSSideNetwork',
+            num_frames=num_frames,
+            num_local_frames=num_local_frames,
+            side_dim=side_dim,
+            use_td=tds,
+            use_sme=tds,
+            use_sdpa=False,
+            memory_efficient=False,
+        ),
         cls_head=dict(type='TDSHead', num_classes=num_classes, in_channels=side_dim),
-        data_preprocessor=dict(type='ActionDataPreprocessor', mean=CLIP_MEAN, std=CLIP_STD, format_shape='NCTHW'))
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor', mean=CLIP_MEAN, std=CLIP_STD, format_shape='NCTHW'
+        ),
+    )
 
 
 def build_recognizer(cfg: Dict) -> nn.Module:
-    import mmaction_tdsclip  # noqa: F401  (registration)
-    from mmengine.registry import init_default_scope
     from mmaction.registry import MODELS
+    from mmengine.registry import init_default_scope
+
+    import mmaction_tdsclip  # noqa: F401  (registration)
+
     init_default_scope('mmaction')
     return MODELS.build(cfg).eval()
 
@@ -75,8 +96,13 @@ class ViewToLogits(nn.Module):
         return self.recognizer.extract_feat(inputs, stage='head', test_mode=True)[0]
 
 
-def count_macs(module: nn.Module, inputs: torch.Tensor, counter: str = 'fvcore', include_norms: bool = False,
-               submodule: Optional[str] = None) -> int:
+def count_macs(
+    module: nn.Module,
+    inputs: torch.Tensor,
+    counter: str = 'fvcore',
+    include_norms: bool = False,
+    submodule: Optional[str] = None,
+) -> int:
     """Multiply-accumulates of ``module(inputs)``.
 
     Args:
@@ -88,11 +114,16 @@ def count_macs(module: nn.Module, inputs: torch.Tensor, counter: str = 'fvcore',
             (a dotted name relative to ``module``).
     """
     return count_breakdown(module, inputs, counter, [submodule or ''])[submodule or ''][
-        'total' if include_norms else 'macs']
+        'total' if include_norms else 'macs'
+    ]
 
 
-def count_breakdown(module: nn.Module, inputs: torch.Tensor, counter: str = 'fvcore',
-                    submodules: Sequence[str] = ('', )) -> Dict[str, Dict[str, int]]:
+def count_breakdown(
+    module: nn.Module,
+    inputs: torch.Tensor,
+    counter: str = 'fvcore',
+    submodules: Sequence[str] = ('',),
+) -> Dict[str, Dict[str, int]]:
     """Per submodule, ``macs`` (matmuls and convs) and ``total`` (plus norms) of one run.
 
     ``''`` names ``module`` itself.
@@ -102,7 +133,8 @@ def count_breakdown(module: nn.Module, inputs: torch.Tensor, counter: str = 'fvc
     with torch.no_grad():
         if counter == 'fvcore':
             from fvcore.nn import FlopCountAnalysis
-            analysis = FlopCountAnalysis(module, (inputs, ))
+
+            analysis = FlopCountAnalysis(module, (inputs,))
             analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
             by_op = analysis.by_module_and_operator()
             for name in submodules:
@@ -112,6 +144,7 @@ def count_breakdown(module: nn.Module, inputs: torch.Tensor, counter: str = 'fvc
             return out
         if counter == 'torch':
             from torch.utils.flop_counter import FlopCounterMode
+
             with FlopCounterMode(display=False) as mode:
                 module(inputs)
             counts = mode.get_flop_counts()
@@ -124,8 +157,11 @@ def count_breakdown(module: nn.Module, inputs: torch.Tensor, counter: str = 'fvc
 
 
 def trainable_params_without_fc(model: nn.Module) -> int:
-    return sum(p.numel() for name, p in model.named_parameters()
-               if p.requires_grad and not name.startswith('cls_head.'))
+    return sum(
+        p.numel()
+        for name, p in model.named_parameters()
+        if p.requires_grad and not name.startswith('cls_head.')
+    )
 
 
 def measure(name: str, counter: str, img_size: int = 224) -> Dict:
@@ -133,31 +169,47 @@ def measure(name: str, counter: str, img_size: int = 224) -> Dict:
     model = build_recognizer(recognizer_config(arch, side, frames, n, tds))
     inputs = torch.randn(1, 1, 3, frames * n, img_size, img_size)
     counts = count_breakdown(ViewToLogits(model), inputs, counter, ['', 'recognizer.backbone'])
-    return dict(name=name, macs=counts['']['macs'] / 1e9, with_norms=counts['']['total'] / 1e9,
-                backbone=counts['recognizer.backbone']['macs'] / 1e9, paper=paper,
-                params=trainable_params_without_fc(model) / 1e6, paper_params=paper_params)
+    return dict(
+        name=name,
+        macs=counts['']['macs'] / 1e9,
+        with_norms=counts['']['total'] / 1e9,
+        backbone=counts['recognizer.backbone']['macs'] / 1e9,
+        paper=paper,
+        params=trainable_params_without_fc(model) / 1e6,
+        paper_params=paper_params,
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description='FLOPs (MACs) per view of TDS-CLIP and Side4Video')
     parser.add_argument('--counter', choices=['fvcore', 'torch'], default='fvcore')
-    parser.add_argument('--models', nargs='+', choices=list(MODELS_TABLE), default=list(MODELS_TABLE))
+    parser.add_argument(
+        '--models', nargs='+', choices=list(MODELS_TABLE), default=list(MODELS_TABLE)
+    )
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    header = (f'{"model":<20} {"GFLOPs":>7} {"paper":>6} {"ratio":>6} {"+norms":>7} {"CLIP":>6} '
-              f'{"side+head":>9} {"params M":>8} {"spec M":>7}')
-    print(f'FLOPs per view: multiply-accumulates of matmuls and convs, 1 x 3 x T*n x 224 x 224 '
-          f'(counter: {args.counter}; "+norms": with fvcore\'s LayerNorm/BatchNorm estimates)')
+    header = (
+        f'{"model":<20} {"GFLOPs":>7} {"paper":>6} {"ratio":>6} {"+norms":>7} {"CLIP":>6} '
+        f'{"side+head":>9} {"params M":>8} {"spec M":>7}'
+    )
+    print(
+        f'FLOPs per view: multiply-accumulates of matmuls and convs, 1 x 3 x T*n x 224 x 224 '
+        f'(counter: {args.counter}; "+norms": with fvcore\'s LayerNorm/BatchNorm estimates)'
+    )
     print(header)
     print('-' * len(header))
+
     def norms(r: Dict) -> str:
         return f'{r["with_norms"]:.1f}' if args.counter == 'fvcore' else 'n/a'
 
     for name in args.models:
         r = measure(name, args.counter)
-        print(f'{r["name"]:<20} {r["macs"]:7.1f} {r["paper"]:6.1f} {r["macs"] / r["paper"]:6.3f} '
-              f'{norms(r):>7} {r["backbone"]:6.1f} {r["macs"] - r["backbone"]:9.1f} '
-              f'{r["params"]:8.2f} {r["paper_params"]:7.2f}', flush=True)
+        print(
+            f'{r["name"]:<20} {r["macs"]:7.1f} {r["paper"]:6.1f} {r["macs"] / r["paper"]:6.3f} '
+            f'{norms(r):>7} {r["backbone"]:6.1f} {r["macs"] - r["backbone"]:9.1f} '
+            f'{r["params"]:8.2f} {r["paper_params"]:7.2f}',
+            flush=True,
+        )
 
 
 if __name__ == '__main__':

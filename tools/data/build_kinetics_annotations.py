@@ -18,28 +18,31 @@ Example:
         --train-dir data/kinetics400/videos_train \\
         --val-dir data/kinetics400/videos_val
 """
+
 import argparse
 import os.path as osp
 
-from mmaction_tdsclip.datasets.annotations import (build_kinetics_video_list,
-                                                   kinetics_class_names,
-                                                   read_kinetics_csv,
-                                                   write_label_map,
-                                                   write_video_list)
+from mmaction_tdsclip.datasets.annotations import (
+    build_kinetics_video_list,
+    kinetics_class_names,
+    read_kinetics_csv,
+    write_label_map,
+    write_video_list,
+)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Build Kinetics video lists from the official CSVs.')
+        description='Build Kinetics video lists from the official CSVs.'
+    )
     parser.add_argument('train_csv')
     parser.add_argument('val_csv')
     parser.add_argument('--out-dir', default='data/kinetics400')
-    parser.add_argument('--prefix', default=None,
-                        help='file name prefix; default kinetics<#classes>')
-    parser.add_argument('--train-dir', default=None,
-                        help='leave out training clips missing here')
-    parser.add_argument('--val-dir', default=None,
-                        help='leave out validation clips missing here')
+    parser.add_argument(
+        '--prefix', default=None, help='file name prefix; default kinetics<#classes>'
+    )
+    parser.add_argument('--train-dir', default=None, help='leave out training clips missing here')
+    parser.add_argument('--val-dir', default=None, help='leave out validation clips missing here')
     parser.add_argument('--ext', default='mp4')
     return parser.parse_args(argv)
 
@@ -51,21 +54,21 @@ def main(argv=None) -> None:
     names = kinetics_class_names(train_rows)
     unknown = {row['label'] for row in val_rows} - set(names)
     if unknown:
-        raise SystemExit(f'validation classes not in the training CSV: '
-                         f'{sorted(unknown)[:5]}')
+        raise SystemExit(f'validation classes not in the training CSV: {sorted(unknown)[:5]}')
     prefix = args.prefix or f'kinetics{len(names)}'
     write_label_map(names, osp.join(args.out_dir, f'{prefix}_label_map.txt'))
-    for split, rows, video_dir in (('train', train_rows, args.train_dir),
-                                   ('val', val_rows, args.val_dir)):
-        entries, missing = build_kinetics_video_list(rows, names, video_dir,
-                                                     args.ext)
+    for split, rows, video_dir in (
+        ('train', train_rows, args.train_dir),
+        ('val', val_rows, args.val_dir),
+    ):
+        entries, missing = build_kinetics_video_list(rows, names, video_dir, args.ext)
         out = osp.join(args.out_dir, f'{prefix}_{split}_list_videos.txt')
         write_video_list(entries, out)
-        print(f'{out}: {len(entries)} videos'
-              + (f', {len(missing)} missing from {video_dir} left out'
-                 if missing else ''))
-    print(f'{len(names)} classes -> '
-          f'{osp.join(args.out_dir, prefix + "_label_map.txt")}')
+        print(
+            f'{out}: {len(entries)} videos'
+            + (f', {len(missing)} missing from {video_dir} left out' if missing else '')
+        )
+    print(f'{len(names)} classes -> {osp.join(args.out_dir, prefix + "_label_map.txt")}')
 
 
 if __name__ == '__main__':

@@ -16,46 +16,55 @@ Example:
     python tools/data/build_sthv1_annotations.py data/sthv1/annotations \\
         --frame-root data/sthv1/rawframes --out-dir data/sthv1 --flip-map
 """
+
 import argparse
 import os.path as osp
 
-from mmaction_tdsclip.datasets.annotations import (build_sthv1_rawframe_list,
-                                                   derive_flip_label_map,
-                                                   read_sthv1_labels,
-                                                   write_label_map,
-                                                   write_rawframe_list)
+from mmaction_tdsclip.datasets.annotations import (
+    build_sthv1_rawframe_list,
+    derive_flip_label_map,
+    read_sthv1_labels,
+    write_label_map,
+    write_rawframe_list,
+)
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        description='Build SSv1 raw-frame lists from the official CSVs.')
+        description='Build SSv1 raw-frame lists from the official CSVs.'
+    )
     parser.add_argument('anno_dir', help='folder of the official CSVs')
-    parser.add_argument('--frame-root', default='data/sthv1/rawframes',
-                        help='folder of the <id>/ frame folders')
+    parser.add_argument(
+        '--frame-root', default='data/sthv1/rawframes', help='folder of the <id>/ frame folders'
+    )
     parser.add_argument('--out-dir', default='data/sthv1')
     parser.add_argument('--filename-tmpl', default='{:05}.jpg')
-    parser.add_argument('--flip-map', action='store_true',
-                        help='print the left/right flip label map derived '
-                        'from the class names')
+    parser.add_argument(
+        '--flip-map',
+        action='store_true',
+        help='print the left/right flip label map derived from the class names',
+    )
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    names = read_sthv1_labels(
-        osp.join(args.anno_dir, 'something-something-v1-labels.csv'))
+    names = read_sthv1_labels(osp.join(args.anno_dir, 'something-something-v1-labels.csv'))
     write_label_map(names, osp.join(args.out_dir, 'sthv1_label_map.txt'))
     for split, out_split in (('train', 'train'), ('validation', 'val')):
         entries, missing = build_sthv1_rawframe_list(
             osp.join(args.anno_dir, f'something-something-v1-{split}.csv'),
-            names, args.frame_root, args.filename_tmpl)
+            names,
+            args.frame_root,
+            args.filename_tmpl,
+        )
         out = osp.join(args.out_dir, f'sthv1_{out_split}_list_rawframes.txt')
         write_rawframe_list(entries, out)
-        print(f'{out}: {len(entries)} videos'
-              + (f', {len(missing)} without frames left out (first: '
-                 f'{missing[0]})' if missing else ''))
-    print(f'{len(names)} classes -> '
-          f'{osp.join(args.out_dir, "sthv1_label_map.txt")}')
+        print(
+            f'{out}: {len(entries)} videos'
+            + (f', {len(missing)} without frames left out (first: {missing[0]})' if missing else '')
+        )
+    print(f'{len(names)} classes -> {osp.join(args.out_dir, "sthv1_label_map.txt")}')
     if args.flip_map:
         print(f'flip_label_map = {derive_flip_label_map(names)}')
 

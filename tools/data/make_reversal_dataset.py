@@ -32,6 +32,7 @@ Example::
 
     python tools/data/make_reversal_dataset.py data/reversal --num-videos 480
 """
+
 import argparse
 import json
 import os
@@ -99,8 +100,9 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         r2 = u * u + v * v
         return (r2 <= 1.0) & (r2 >= 0.3)
     if shape == 'cross':
-        return (((np.abs(u) <= 0.35) & (np.abs(v) <= 1.0)) |
-                ((np.abs(v) <= 0.35) & (np.abs(u) <= 1.0)))
+        return ((np.abs(u) <= 0.35) & (np.abs(v) <= 1.0)) | (
+            (np.abs(v) <= 0.35) & (np.abs(u) <= 1.0)
+        )
     if shape == 'triangle':
         # Equilateral triangle with vertices at angles 90, 210, 330 degrees.
         inside = np.ones_like(u, dtype=bool)
@@ -112,17 +114,16 @@ def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     raise ValueError(f'unknown shape {shape!r}')
 
 
-SHAPES: Tuple[str, ...] = ('disk', 'square', 'diamond', 'ellipse', 'ring',
-                           'cross', 'triangle')
+SHAPES: Tuple[str, ...] = ('disk', 'square', 'diamond', 'ellipse', 'ring', 'cross', 'triangle')
 
 
 def _random_colour(rng: np.random.Generator) -> np.ndarray:
     return rng.uniform(0, 255, size=3)
 
 
-def _contrasting_colour(rng: np.random.Generator,
-                        others: Sequence[np.ndarray],
-                        min_dist: float = 90.0) -> np.ndarray:
+def _contrasting_colour(
+    rng: np.random.Generator, others: Sequence[np.ndarray], min_dist: float = 90.0
+) -> np.ndarray:
     """A random colour at least ``min_dist`` (RGB distance) from each of
     ``others``, so the object stands out from the background (best effort
     after a few draws)."""
@@ -154,17 +155,24 @@ def _render_background(rng: np.random.Generator, size: int) -> np.ndarray:
         cx, cy = rng.uniform(0, size, size=2)
         shape = SHAPES[rng.integers(len(SHAPES))]
         theta = rng.uniform(0, 2 * np.pi)
-        u, v = _local_coords(xx * (size - 1), yy * (size - 1), cx, cy, r,
-                             theta, aspect=rng.uniform(0.5, 2.0))
+        u, v = _local_coords(
+            xx * (size - 1), yy * (size - 1), cx, cy, r, theta, aspect=rng.uniform(0.5, 2.0)
+        )
         mask = _shape_mask(shape, u, v)
         img[mask] = _random_colour(rng)
     img += rng.normal(0, 4, size=img.shape)
     return img.astype(np.float32)
 
 
-def _local_coords(x: np.ndarray, y: np.ndarray, cx: float, cy: float,
-                  radius: float, theta: float,
-                  aspect: float = 1.0) -> Tuple[np.ndarray, np.ndarray]:
+def _local_coords(
+    x: np.ndarray,
+    y: np.ndarray,
+    cx: float,
+    cy: float,
+    radius: float,
+    theta: float,
+    aspect: float = 1.0,
+) -> Tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates -> coordinates of an object centred at (cx, cy) of
     half-size ``radius`` rotated by ``theta`` (clockwise on screen, since the
     image y axis points down)."""
@@ -178,8 +186,13 @@ def _local_coords(x: np.ndarray, y: np.ndarray, cx: float, cy: float,
 class _Object:
     """A textured object of random shape and colours."""
 
-    def __init__(self, rng: np.random.Generator, size: int,
-                 background: np.ndarray, need_texture: bool = False) -> None:
+    def __init__(
+        self,
+        rng: np.random.Generator,
+        size: int,
+        background: np.ndarray,
+        need_texture: bool = False,
+    ) -> None:
         self.shape = SHAPES[rng.integers(len(SHAPES))]
         bg_mean = background.reshape(-1, 3).mean(0)
         first = _contrasting_colour(rng, [bg_mean])
@@ -192,25 +205,29 @@ class _Object:
         self.radius = rng.uniform(0.16, 0.24) * size
         self.aspect = rng.uniform(0.8, 1.25)
 
-    def paint(self, img: np.ndarray, x: np.ndarray, y: np.ndarray, cx: float,
-              cy: float, scale: float = 1.0, theta: float = 0.0,
-              alpha: float = 1.0) -> None:
+    def paint(
+        self,
+        img: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        cx: float,
+        cy: float,
+        scale: float = 1.0,
+        theta: float = 0.0,
+        alpha: float = 1.0,
+    ) -> None:
         """Alpha-blend the object into ``img`` (H, W, 3) in place."""
-        u, v = _local_coords(x, y, cx, cy, self.radius * scale, theta,
-                             self.aspect)
+        u, v = _local_coords(x, y, cx, cy, self.radius * scale, theta, self.aspect)
         mask = _shape_mask(self.shape, u, v)
         if self.striped:
-            stripe = np.sin(np.pi * self.stripe_freq * u +
-                            self.stripe_phase) > 0
-            colour = np.where(stripe[..., None], self.colours[0],
-                              self.colours[1])
+            stripe = np.sin(np.pi * self.stripe_freq * u + self.stripe_phase) > 0
+            colour = np.where(stripe[..., None], self.colours[0], self.colours[1])
         else:
             colour = np.broadcast_to(self.colours[0], img.shape)
         img[mask] = (1 - alpha) * img[mask] + alpha * colour[mask]
 
 
-def _render_forward(kind: int, rng: np.random.Generator, size: int,
-                    num_frames: int) -> np.ndarray:
+def _render_forward(kind: int, rng: np.random.Generator, size: int, num_frames: int) -> np.ndarray:
     """Render the forward clip of motion kind ``kind`` (class ``2 * kind``).
 
     Returns:
@@ -243,8 +260,7 @@ def _render_forward(kind: int, rng: np.random.Generator, size: int,
         for ti in t:
             img = bg.copy()
             # Geometric interpolation: constant relative growth per frame.
-            obj.paint(img, x, y, cx, cy, scale=s0 * (s1 / s0)**ti,
-                      theta=theta)
+            obj.paint(img, x, y, cx, cy, scale=s0 * (s1 / s0) ** ti, theta=theta)
             frames.append(img)
     elif kind == 3:
         sweep = rng.uniform(0.8 * np.pi, 1.6 * np.pi)
@@ -263,8 +279,7 @@ def _render_forward(kind: int, rng: np.random.Generator, size: int,
         for ti in t:
             img = bg.copy()
             alpha = float(np.clip((ti - a0) / (a1 - a0), 0.0, 1.0))
-            obj.paint(img, x, y, cx, cy, scale=1.4, theta=theta,
-                      alpha=alpha)
+            obj.paint(img, x, y, cx, cy, scale=1.4, theta=theta, alpha=alpha)
             frames.append(img)
     elif kind == 5:
         cx, cy = rng.uniform(0.3 * size, 0.7 * size, size=2)
@@ -295,8 +310,7 @@ def write_mjpeg(path: str, frames: np.ndarray, fps: int = 12) -> None:
         stream.width, stream.height = w, h
         stream.pix_fmt = 'yuvj444p'
         ctx = stream.codec_context
-        ctx.flags |= av.codec.context.Flags.qscale | \
-            av.codec.context.Flags.bitexact
+        ctx.flags |= av.codec.context.Flags.qscale | av.codec.context.Flags.bitexact
         ctx.global_quality = MJPEG_QSCALE * _FF_QP2LAMBDA
         ctx.qmin = ctx.qmax = MJPEG_QSCALE
         for frame in frames:
@@ -340,23 +354,26 @@ def plan_pairs(num_videos: int, seed: int) -> List[Tuple[int, int, str]]:
     return sorted(plan)
 
 
-def _make_sequence(job: Tuple[str, int, int, str, int, int, int]) -> List[
-        Tuple[str, str, int]]:
+def _make_sequence(job: Tuple[str, int, int, str, int, int, int]) -> List[Tuple[str, str, int]]:
     out_dir, seq, kind, split, seed, num_frames, size = job
     rng = np.random.default_rng([seed, 1, seq])
     frames = _render_forward(kind, rng, size, num_frames)
     records = []
     for label, clip in ((2 * kind, frames), (2 * kind + 1, frames[::-1])):
-        rel = osp.join('videos', split,
-                       f'{2 * seq + (label & 1):05d}_{CLASSES[label]}.mp4')
+        rel = osp.join('videos', split, f'{2 * seq + (label & 1):05d}_{CLASSES[label]}.mp4')
         write_mjpeg(osp.join(out_dir, rel), np.ascontiguousarray(clip))
         records.append((split, rel, label))
     return records
 
 
-def make_dataset(out_dir: str, num_videos: int = 480, seed: int = 0,
-                 num_frames: int = 32, size: int = 64,
-                 workers: int = 0) -> Dict:
+def make_dataset(
+    out_dir: str,
+    num_videos: int = 480,
+    seed: int = 0,
+    num_frames: int = 32,
+    size: int = 64,
+    workers: int = 0,
+) -> Dict:
     """Render the dataset into ``out_dir`` and write the annotation files.
 
     Args:
@@ -374,8 +391,10 @@ def make_dataset(out_dir: str, num_videos: int = 480, seed: int = 0,
         raise ValueError('num_videos must be at least 2')
     for split in SPLITS:
         os.makedirs(osp.join(out_dir, 'videos', split), exist_ok=True)
-    jobs = [(out_dir, seq, kind, split, seed, num_frames, size)
-            for seq, kind, split in plan_pairs(num_videos, seed)]
+    jobs = [
+        (out_dir, seq, kind, split, seed, num_frames, size)
+        for seq, kind, split in plan_pairs(num_videos, seed)
+    ]
     workers = workers or os.cpu_count() or 1
     if workers > 1 and len(jobs) > 8:
         with ProcessPoolExecutor(workers) as pool:
@@ -399,8 +418,7 @@ def make_dataset(out_dir: str, num_videos: int = 480, seed: int = 0,
         size=size,
         classes=list(CLASSES),
         pairs=[[2 * k, 2 * k + 1] for k in range(len(PAIRS))],
-        counts={split: len(lines[split])
-                for split in SPLITS},
+        counts={split: len(lines[split]) for split in SPLITS},
     )
     # Written last: its presence marks a complete dataset.
     with open(osp.join(out_dir, 'meta.json'), 'w') as f:
@@ -408,8 +426,7 @@ def make_dataset(out_dir: str, num_videos: int = 480, seed: int = 0,
     return meta
 
 
-def dataset_matches(out_dir: str, num_videos: int, seed: int, num_frames: int,
-                    size: int) -> bool:
+def dataset_matches(out_dir: str, num_videos: int, seed: int, num_frames: int, size: int) -> bool:
     """Whether ``out_dir`` already holds a complete dataset made with these
     parameters by this version of the generator."""
     path = osp.join(out_dir, 'meta.json')
@@ -417,9 +434,14 @@ def dataset_matches(out_dir: str, num_videos: int, seed: int, num_frames: int,
         return False
     with open(path) as f:
         meta = json.load(f)
-    want = dict(generator_version=GENERATOR_VERSION,
-                num_videos=2 * (num_videos // 2), seed=seed,
-                num_frames=num_frames, size=size, classes=list(CLASSES))
+    want = dict(
+        generator_version=GENERATOR_VERSION,
+        num_videos=2 * (num_videos // 2),
+        seed=seed,
+        num_frames=num_frames,
+        size=size,
+        classes=list(CLASSES),
+    )
     if any(meta.get(k) != v for k, v in want.items()):
         return False
     return all(osp.isfile(osp.join(out_dir, f'{s}.txt')) for s in SPLITS)
@@ -428,26 +450,29 @@ def dataset_matches(out_dir: str, num_videos: int, seed: int, num_frames: int,
 def parse_args(argv: Sequence[str] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('out_dir', help='output folder')
-    parser.add_argument('--num-videos', type=int, default=480,
-                        help='total clips (two per rendered sequence)')
+    parser.add_argument(
+        '--num-videos', type=int, default=480, help='total clips (two per rendered sequence)'
+    )
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--frames', type=int, default=32,
-                        help='frames per clip')
-    parser.add_argument('--size', type=int, default=64,
-                        help='frame height and width')
-    parser.add_argument('--workers', type=int, default=0,
-                        help='worker processes (0: one per CPU core)')
+    parser.add_argument('--frames', type=int, default=32, help='frames per clip')
+    parser.add_argument('--size', type=int, default=64, help='frame height and width')
+    parser.add_argument(
+        '--workers', type=int, default=0, help='worker processes (0: one per CPU core)'
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] = None) -> None:
     args = parse_args(argv)
-    meta = make_dataset(args.out_dir, args.num_videos, args.seed, args.frames,
-                        args.size, args.workers)
+    meta = make_dataset(
+        args.out_dir, args.num_videos, args.seed, args.frames, args.size, args.workers
+    )
     counts = ', '.join(f'{k} {v}' for k, v in meta['counts'].items())
-    print(f'{meta["num_videos"]} clips of {args.frames} x {args.size} x '
-          f'{args.size} in {len(CLASSES)} classes ({counts}) -> '
-          f'{args.out_dir}')
+    print(
+        f'{meta["num_videos"]} clips of {args.frames} x {args.size} x '
+        f'{args.size} in {len(CLASSES)} classes ({counts}) -> '
+        f'{args.out_dir}'
+    )
 
 
 if __name__ == '__main__':

@@ -20,20 +20,26 @@ num_local_frames = 5
 # RandAugment.
 train_pipeline = [
     dict(type='TDSDecordInit'),
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, protocol='kinetics'),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        protocol='kinetics',
+    ),
     dict(type='TDSDecordDecode'),
     dict(
         type='RepeatAugment',
         num_repeats=2,
         transforms=[
             dict(type='Resize', scale=(-1, 256)),
-            dict(type='RandomResizedCrop', area_range=(0.08, 1.0),
-                 aspect_ratio_range=(3 / 4, 4 / 3)),
+            dict(
+                type='RandomResizedCrop', area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3)
+            ),
             dict(type='Resize', scale=(224, 224), keep_ratio=False),
             dict(type='Flip', flip_ratio=0.5),
             dict(type='ClipRandomGrayscale', prob=0.2),
-        ]),
+        ],
+    ),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
@@ -41,9 +47,14 @@ train_pipeline = [
 # side is resized to 256.
 val_pipeline = [
     dict(type='TDSDecordInit', test_mode=True),
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, num_clips=1,
-         protocol='kinetics', test_mode=True),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        num_clips=1,
+        protocol='kinetics',
+        test_mode=True,
+    ),
     dict(type='TDSDecordDecode', test_mode=True),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
@@ -54,9 +65,14 @@ val_pipeline = [
 # long side, short side 256), softmax averaged over the 12 views.
 test_pipeline = [
     dict(type='TDSDecordInit', test_mode=True),
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, num_clips=4,
-         protocol='kinetics', test_mode=True),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        num_clips=4,
+        protocol='kinetics',
+        test_mode=True,
+    ),
     dict(type='TDSDecordDecode', test_mode=True),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='LongSideThreeCrop', crop_size=224),
@@ -74,7 +90,9 @@ train_dataloader = dict(
         type=dataset_type,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=16,
     num_workers=8,
@@ -85,7 +103,9 @@ val_dataloader = dict(
         ann_file=ann_file_val,
         data_prefix=dict(video=data_root_val),
         pipeline=val_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 test_dataloader = dict(
     batch_size=1,
     num_workers=8,
@@ -96,7 +116,9 @@ test_dataloader = dict(
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root_val),
         pipeline=test_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = dict(type='AccMetric')

@@ -28,31 +28,40 @@ flip_label_map = {2: 4, 4: 2, 30: 41, 41: 30, 52: 66, 66: 52}
 # same ops on every frame, resize to exactly 256 x 320 (H x W), random-sized
 # crop (area 0.08-1, aspect 3/4-4/3) resized to 224, flip with label swap.
 train_pipeline = [
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, protocol='sth'),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        protocol='sth',
+    ),
     dict(type='TDSRawFrameDecode'),
     dict(
         type='RepeatAugment',
         num_repeats=2,
         transforms=[
-            dict(type='ClipRandAugment',
-                 config_str='rand-m7-n4-mstd0.5-inc1'),
+            dict(type='ClipRandAugment', config_str='rand-m7-n4-mstd0.5-inc1'),
             dict(type='Resize', scale=(320, 256), keep_ratio=False),
-            dict(type='RandomResizedCrop', area_range=(0.08, 1.0),
-                 aspect_ratio_range=(3 / 4, 4 / 3)),
+            dict(
+                type='RandomResizedCrop', area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3)
+            ),
             dict(type='Resize', scale=(224, 224), keep_ratio=False),
-            dict(type='Flip', flip_ratio=0.5,
-                 flip_label_map=flip_label_map),
-        ]),
+            dict(type='Flip', flip_ratio=0.5, flip_label_map=flip_label_map),
+        ],
+    ),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
 # Validation during training: one view, centre 224 crop of the 256 x 320
 # frames.
 val_pipeline = [
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, num_clips=1, protocol='sth',
-         test_mode=True),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        num_clips=1,
+        protocol='sth',
+        test_mode=True,
+    ),
     dict(type='TDSRawFrameDecode', test_mode=True),
     dict(type='Resize', scale=(320, 256), keep_ratio=False),
     dict(type='CenterCrop', crop_size=224),
@@ -62,9 +71,14 @@ val_pipeline = [
 # Test: 2 clips x 3 crops (left, centre, right 224 squares of the 256 x 320
 # frames), softmax averaged over the 6 views by the head.
 test_pipeline = [
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, num_clips=2, protocol='sth',
-         test_mode=True),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        num_clips=2,
+        protocol='sth',
+        test_mode=True,
+    ),
     dict(type='TDSRawFrameDecode', test_mode=True),
     dict(type='Resize', scale=(320, 256), keep_ratio=False),
     dict(type='LongSideThreeCrop', crop_size=224),
@@ -84,7 +98,9 @@ train_dataloader = dict(
         data_prefix=dict(img=data_root),
         filename_tmpl='{:05}.jpg',
         start_index=1,
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=16,
     num_workers=8,
@@ -97,7 +113,9 @@ val_dataloader = dict(
         filename_tmpl='{:05}.jpg',
         start_index=1,
         pipeline=val_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 test_dataloader = dict(
     batch_size=1,
     num_workers=8,
@@ -110,7 +128,9 @@ test_dataloader = dict(
         filename_tmpl='{:05}.jpg',
         start_index=1,
         pipeline=test_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = dict(type='AccMetric')

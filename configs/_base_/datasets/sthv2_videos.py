@@ -29,22 +29,26 @@ flip_label_map = {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
 # crop (area 0.08-1, aspect 3/4-4/3) resized to 224, flip with label swap.
 train_pipeline = [
     dict(type='TDSPyAVInit'),
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, protocol='sth'),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        protocol='sth',
+    ),
     dict(type='TDSPyAVDecode'),
     dict(
         type='RepeatAugment',
         num_repeats=2,
         transforms=[
-            dict(type='ClipRandAugment',
-                 config_str='rand-m7-n4-mstd0.5-inc1'),
+            dict(type='ClipRandAugment', config_str='rand-m7-n4-mstd0.5-inc1'),
             dict(type='Resize', scale=(320, 256), keep_ratio=False),
-            dict(type='RandomResizedCrop', area_range=(0.08, 1.0),
-                 aspect_ratio_range=(3 / 4, 4 / 3)),
+            dict(
+                type='RandomResizedCrop', area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3)
+            ),
             dict(type='Resize', scale=(224, 224), keep_ratio=False),
-            dict(type='Flip', flip_ratio=0.5,
-                 flip_label_map=flip_label_map),
-        ]),
+            dict(type='Flip', flip_ratio=0.5, flip_label_map=flip_label_map),
+        ],
+    ),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
@@ -52,9 +56,14 @@ train_pipeline = [
 # frames.
 val_pipeline = [
     dict(type='TDSPyAVInit', test_mode=True),
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, num_clips=1, protocol='sth',
-         test_mode=True),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        num_clips=1,
+        protocol='sth',
+        test_mode=True,
+    ),
     dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(320, 256), keep_ratio=False),
     dict(type='CenterCrop', crop_size=224),
@@ -65,9 +74,14 @@ val_pipeline = [
 # frames), softmax averaged over the 6 views by the head.
 test_pipeline = [
     dict(type='TDSPyAVInit', test_mode=True),
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, num_clips=2, protocol='sth',
-         test_mode=True),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        num_clips=2,
+        protocol='sth',
+        test_mode=True,
+    ),
     dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(320, 256), keep_ratio=False),
     dict(type='LongSideThreeCrop', crop_size=224),
@@ -85,7 +99,9 @@ train_dataloader = dict(
         type=dataset_type,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=16,
     num_workers=8,
@@ -96,7 +112,9 @@ val_dataloader = dict(
         ann_file=ann_file_val,
         data_prefix=dict(video=data_root),
         pipeline=val_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 test_dataloader = dict(
     batch_size=1,
     num_workers=8,
@@ -107,7 +125,9 @@ test_dataloader = dict(
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root),
         pipeline=test_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = dict(type='AccMetric')

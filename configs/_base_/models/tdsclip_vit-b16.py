@@ -12,7 +12,8 @@ model = dict(
         type='FrozenCLIPViT',
         arch='ViT-B/16',
         pretrained='checkpoints/clip/ViT-B-16.pt',
-        img_size=224),
+        img_size=224,
+    ),
     neck=dict(
         type='TDSSideNetwork',
         num_frames=8,
@@ -23,16 +24,20 @@ model = dict(
         use_td=True,
         use_sme=True,
         td_mode='pool',
-        td_pool_kernel=3),
+        td_pool_kernel=3,
+    ),
     cls_head=dict(
         type='TDSHead',
         num_classes=174,
         in_channels=320,
         dropout_ratio=0.0,
         label_smooth_eps=0.1,
-        average_clips='prob'),
+        average_clips='prob',
+    ),
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
         mean=[122.770938, 116.7460125, 104.09373615],
         std=[68.5005327, 66.6321579, 70.32316305],
-        format_shape='NCTHW'))
+        format_shape='NCTHW',
+    ),
+)

@@ -10,19 +10,14 @@
 max_epochs = 40
 warmup_epochs = 4
 
-train_cfg = dict(
-    type='EpochBasedTrainLoop',
-    max_epochs=max_epochs,
-    val_begin=1,
-    val_interval=1)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_begin=1, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
     type='AmpOptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
-        weight_decay=0.15))
+    optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.15),
+)
 
 param_scheduler = [
     dict(
@@ -32,7 +27,8 @@ param_scheduler = [
         by_epoch=True,
         begin=0,
         end=warmup_epochs,
-        convert_to_iter_based=True),
+        convert_to_iter_based=True,
+    ),
     dict(
         type='CosineAnnealingLR',
         T_max=max_epochs - warmup_epochs,
@@ -40,7 +36,8 @@ param_scheduler = [
         by_epoch=True,
         begin=warmup_epochs,
         end=max_epochs,
-        convert_to_iter_based=True)
+        convert_to_iter_based=True,
+    ),
 ]
 
 # The recipe: 8 GPUs x 16 videos (x 2 augmented views each). With another

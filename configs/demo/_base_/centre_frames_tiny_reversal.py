@@ -13,39 +13,50 @@ model = dict(neck=dict(num_local_frames=num_local_frames))
 
 train_pipeline = [
     dict(type='DecordInit'),
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, protocol='sth'),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        protocol='sth',
+    ),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
-    dict(
-        type='RepeatAugment',
-        transforms=[dict(type='RandomCrop', size=img_size)],
-        num_repeats=2),
+    dict(type='RepeatAugment', transforms=[dict(type='RandomCrop', size=img_size)], num_repeats=2),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(type='PackActionInputs'),
 ]
 val_pipeline = [
     dict(type='DecordInit'),
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, num_clips=1, protocol='sth',
-         test_mode=True),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        num_clips=1,
+        protocol='sth',
+        test_mode=True,
+    ),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(type='PackActionInputs'),
 ]
 test_pipeline = [
     dict(type='DecordInit'),
-    dict(type='SampleTDSFrames', num_segments=num_segments,
-         num_local_frames=num_local_frames, num_clips=3, protocol='sth',
-         test_mode=True),
+    dict(
+        type='SampleTDSFrames',
+        num_segments=num_segments,
+        num_local_frames=num_local_frames,
+        num_clips=3,
+        protocol='sth',
+        test_mode=True,
+    ),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     dict(type='CenterCrop', crop_size=(resize, img_size)),
     dict(type='ThreeCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
-    dict(type='PackActionInputs')
+    dict(type='PackActionInputs'),
 ]
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

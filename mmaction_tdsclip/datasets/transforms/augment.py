@@ -5,14 +5,14 @@ uint8 RGB frames) as one clip: the random decisions are drawn once per call
 and applied identically to every frame, so the temporal differences the
 side network reads stay meaningful.
 """
+
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from PIL import Image
-
-from mmaction.registry import TRANSFORMS
 
 # CLIP's RGB mean (spec section 1) as 8-bit values, used to fill the borders
 # that geometric RandAugment ops expose.
@@ -55,10 +55,11 @@ class ClipRandAugment(BaseTransform):
             mean colour.
     """
 
-    def __init__(self,
-                 config_str: str = 'rand-m7-n4-mstd0.5-inc1',
-                 hparams: Optional[Dict] = None) -> None:
+    def __init__(
+        self, config_str: str = 'rand-m7-n4-mstd0.5-inc1', hparams: Optional[Dict] = None
+    ) -> None:
         from timm.data.auto_augment import rand_augment_transform
+
         hparams = dict(hparams or {})
         hparams.setdefault('img_mean', CLIP_MEAN_UINT8)
         self.config_str = config_str
@@ -68,11 +69,12 @@ class ClipRandAugment(BaseTransform):
     def _draw_plan(self) -> List[Tuple]:
         """``(aug_fn, level_args, kwargs)`` of the ops applied to this clip."""
         from timm.data.auto_augment import _LEVEL_DENOM
+
         ops = self._timm.ops
         weights = self._timm.choice_weights
         chosen = np.random.choice(
-            len(ops), self._timm.num_layers, replace=weights is None,
-            p=weights)
+            len(ops), self._timm.num_layers, replace=weights is None, p=weights
+        )
         plan = []
         for index in chosen:
             op = ops[index]
@@ -85,8 +87,7 @@ class ClipRandAugment(BaseTransform):
                 magnitude = np.random.normal(magnitude, op.magnitude_std)
             upper = op.magnitude_max or _LEVEL_DENOM
             magnitude = float(min(max(magnitude, 0.0), upper))
-            level_args = (op.level_fn(magnitude, op.hparams)
-                          if op.level_fn is not None else ())
+            level_args = op.level_fn(magnitude, op.hparams) if op.level_fn is not None else ()
             kwargs = dict(op.kwargs)
             resample = kwargs.get('resample')
             if isinstance(resample, (list, tuple)):
@@ -96,8 +97,7 @@ class ClipRandAugment(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         plan = self._draw_plan()
-        results['rand_augment_ops'] = [(name, mag)
-                                       for _, _, _, name, mag in plan]
+        results['rand_augment_ops'] = [(name, mag) for _, _, _, name, mag in plan]
         if not plan:
             return results
         out = []
@@ -110,8 +110,7 @@ class ClipRandAugment(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(config_str={self.config_str!r}, '
-                f'hparams={self.hparams})')
+        return f'{self.__class__.__name__}(config_str={self.config_str!r}, hparams={self.hparams})'
 
 
 @TRANSFORMS.register_module()
@@ -138,8 +137,8 @@ class ClipRandomGrayscale(BaseTransform):
         results['grayscale'] = gray
         if gray:
             results['imgs'] = [
-                np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None],
-                          3, axis=2) for img in results['imgs']
+                np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+                for img in results['imgs']
             ]
         return results
 
@@ -176,19 +175,18 @@ class LongSideThreeCrop(BaseTransform):
         img_h, img_w = imgs[0].shape[:2]
         crop_w, crop_h = self.crop_size
         if crop_w > img_w or crop_h > img_h:
-            raise ValueError(f'crop {crop_w}x{crop_h} (w x h) larger than '
-                             f'the frames {img_w}x{img_h}')
+            raise ValueError(
+                f'crop {crop_w}x{crop_h} (w x h) larger than the frames {img_w}x{img_h}'
+            )
         if img_w - crop_w >= img_h - crop_h:
             y = (img_h - crop_h) // 2
-            offsets = [(x, y) for x in (0, (img_w - crop_w) // 2,
-                                        img_w - crop_w)]
+            offsets = [(x, y) for x in (0, (img_w - crop_w) // 2, img_w - crop_w)]
         else:
             x = (img_w - crop_w) // 2
-            offsets = [(x, y) for y in (0, (img_h - crop_h) // 2,
-                                        img_h - crop_h)]
+            offsets = [(x, y) for y in (0, (img_h - crop_h) // 2, img_h - crop_h)]
         cropped, bboxes = [], []
         for x, y in offsets:
-            cropped.extend(img[y:y + crop_h, x:x + crop_w] for img in imgs)
+            cropped.extend(img[y : y + crop_h, x : x + crop_w] for img in imgs)
             bboxes.extend([[x, y, x + crop_w, y + crop_h]] * len(imgs))
         results['imgs'] = cropped
         results['crop_bbox'] = np.array(bboxes)

@@ -15,6 +15,7 @@ draws another sample) and the skip is counted; with ``test_mode=True`` a
 :class:`~mmaction_tdsclip.datasets.bad_samples.VideoDecodeError` naming the
 file is raised.
 """
+
 import io
 import os.path as osp
 import threading
@@ -22,12 +23,16 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
+from mmaction.datasets.transforms.loading import (
+    DecordDecode,
+    DecordInit,
+    PyAVDecode,
+    PyAVInit,
+    RawFrameDecode,
+)
+from mmaction.registry import TRANSFORMS
 from mmengine.fileio import FileClient
 
-from mmaction.datasets.transforms.loading import (DecordDecode, DecordInit,
-                                                  PyAVDecode, PyAVInit,
-                                                  RawFrameDecode)
-from mmaction.registry import TRANSFORMS
 from ..bad_samples import handle_bad_sample
 
 
@@ -67,19 +72,16 @@ def _describe(error: BaseException) -> str:
     return f'{type(error).__name__}: {text[0][:200] if text else ""}'
 
 
-def unique_frame_indices(frame_inds: np.ndarray) -> Tuple[np.ndarray,
-                                                         np.ndarray]:
+def unique_frame_indices(frame_inds: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Sorted distinct indices and, per requested index, its position there.
 
     ``unique[inverse]`` reproduces ``frame_inds``.
     """
-    unique, inverse = np.unique(
-        np.asarray(frame_inds).reshape(-1), return_inverse=True)
+    unique, inverse = np.unique(np.asarray(frame_inds).reshape(-1), return_inverse=True)
     return unique, inverse.reshape(-1)
 
 
-def check_frames(frames: Sequence[np.ndarray], expected: int,
-                 min_size: int) -> None:
+def check_frames(frames: Sequence[np.ndarray], expected: int, min_size: int) -> None:
     """Sanity of decoded frames: ``expected`` RGB ``(H, W, 3)`` arrays of one
     size, with sides of at least ``min_size``.
 
@@ -93,15 +95,12 @@ def check_frames(frames: Sequence[np.ndarray], expected: int,
         raise ValueError(f'frames of different shapes {sorted(shapes)}')
     shape = shapes.pop()
     if len(shape) != 3 or shape[2] != 3:
-        raise ValueError(f'decoded frames have shape {shape}, expected '
-                         '(H, W, 3)')
+        raise ValueError(f'decoded frames have shape {shape}, expected (H, W, 3)')
     if min(shape[:2]) < min_size:
-        raise ValueError(f'frame size {shape[0]}x{shape[1]} is below the '
-                         f'minimum side {min_size}')
+        raise ValueError(f'frame size {shape[0]}x{shape[1]} is below the minimum side {min_size}')
 
 
-def gather_frames(frames: Sequence[np.ndarray],
-                  inverse: np.ndarray) -> List[np.ndarray]:
+def gather_frames(frames: Sequence[np.ndarray], inverse: np.ndarray) -> List[np.ndarray]:
     """``[frames[k] for k in inverse]`` where every entry is its own array.
 
     Later in-place transforms (``Flip`` uses ``imflip_``) must not reach one
@@ -119,8 +118,7 @@ def gather_frames(frames: Sequence[np.ndarray],
     return out
 
 
-def _set_images(results: Dict, frames: Sequence[np.ndarray],
-                inverse: np.ndarray) -> Dict:
+def _set_images(results: Dict, frames: Sequence[np.ndarray], inverse: np.ndarray) -> Dict:
     results['imgs'] = gather_frames(frames, inverse)
     results['original_shape'] = frames[0].shape[:2]
     results['img_shape'] = frames[0].shape[:2]
@@ -138,11 +136,9 @@ class _DistinctFramesDecodeMixin:
         results['video_reader'] = None
         unique, inverse = unique_frame_indices(results['frame_inds'])
         try:
-            frames = call_with_timeout(lambda: self._decode(reader, unique),
-                                       self.timeout)
+            frames = call_with_timeout(lambda: self._decode(reader, unique), self.timeout)
         except Exception as e:
-            handle_bad_sample(results['filename'], _describe(e),
-                              self.test_mode)
+            handle_bad_sample(results['filename'], _describe(e), self.test_mode)
             return None
         return _set_images(results, frames, inverse)
 
@@ -163,15 +159,16 @@ class TDSDecordInit(DecordInit):
         kwargs: Arguments of the file client.
     """
 
-    def __init__(self,
-                 io_backend: str = 'disk',
-                 num_threads: int = 1,
-                 test_mode: bool = False,
-                 timeout: Optional[float] = 30.0,
-                 min_frames: int = 1,
-                 **kwargs) -> None:
-        super().__init__(io_backend=io_backend, num_threads=num_threads,
-                         **kwargs)
+    def __init__(
+        self,
+        io_backend: str = 'disk',
+        num_threads: int = 1,
+        test_mode: bool = False,
+        timeout: Optional[float] = 30.0,
+        min_frames: int = 1,
+        **kwargs,
+    ) -> None:
+        super().__init__(io_backend=io_backend, num_threads=num_threads, **kwargs)
         self.test_mode = test_mode
         self.timeout = timeout
         self.min_frames = max(1, min_frames)
@@ -179,8 +176,7 @@ class TDSDecordInit(DecordInit):
     def transform(self, results: Dict) -> Optional[Dict]:
         filename = results['filename']
         try:
-            reader = call_with_timeout(
-                lambda: self._get_video_reader(filename), self.timeout)
+            reader = call_with_timeout(lambda: self._get_video_reader(filename), self.timeout)
             num_frames = len(reader)
             fps = reader.get_avg_fps()
         except Exception as e:
@@ -188,8 +184,8 @@ class TDSDecordInit(DecordInit):
             return None
         if num_frames < self.min_frames:
             handle_bad_sample(
-                filename, f'{num_frames} frames, at least {self.min_frames} '
-                'needed', self.test_mode)
+                filename, f'{num_frames} frames, at least {self.min_frames} needed', self.test_mode
+            )
             return None
         results['video_reader'] = reader
         results['total_frames'] = num_frames
@@ -197,10 +193,12 @@ class TDSDecordInit(DecordInit):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(io_backend={self.io_backend}, '
-                f'num_threads={self.num_threads}, '
-                f'test_mode={self.test_mode}, timeout={self.timeout}, '
-                f'min_frames={self.min_frames})')
+        return (
+            f'{self.__class__.__name__}(io_backend={self.io_backend}, '
+            f'num_threads={self.num_threads}, '
+            f'test_mode={self.test_mode}, timeout={self.timeout}, '
+            f'min_frames={self.min_frames})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -218,21 +216,21 @@ class TDSDecordDecode(_DistinctFramesDecodeMixin, DecordDecode):
         min_size: Videos whose frames have a side below this are bad.
     """
 
-    def __init__(self,
-                 mode: str = 'accurate',
-                 test_mode: bool = False,
-                 timeout: Optional[float] = 30.0,
-                 min_size: int = 16) -> None:
+    def __init__(
+        self,
+        mode: str = 'accurate',
+        test_mode: bool = False,
+        timeout: Optional[float] = 30.0,
+        min_size: int = 16,
+    ) -> None:
         super().__init__(mode=mode)
         self.test_mode = test_mode
         self.timeout = timeout
         self.min_size = min_size
 
-    def _decode(self, reader: Any,
-                unique: np.ndarray) -> Sequence[np.ndarray]:
+    def _decode(self, reader: Any, unique: np.ndarray) -> Sequence[np.ndarray]:
         if unique[-1] >= len(reader) or unique[0] < 0:
-            raise ValueError(f'frame {unique[-1]} requested from a video of '
-                             f'{len(reader)} frames')
+            raise ValueError(f'frame {unique[-1]} requested from a video of {len(reader)} frames')
         if self.mode == 'accurate':
             frames = reader.get_batch(unique).asnumpy()
         else:
@@ -241,9 +239,11 @@ class TDSDecordDecode(_DistinctFramesDecodeMixin, DecordDecode):
         return frames
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(mode={self.mode}, '
-                f'test_mode={self.test_mode}, timeout={self.timeout}, '
-                f'min_size={self.min_size})')
+        return (
+            f'{self.__class__.__name__}(mode={self.mode}, '
+            f'test_mode={self.test_mode}, timeout={self.timeout}, '
+            f'min_size={self.min_size})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -266,12 +266,14 @@ class TDSPyAVInit(PyAVInit):
         kwargs: Arguments of the file client.
     """
 
-    def __init__(self,
-                 io_backend: str = 'disk',
-                 test_mode: bool = False,
-                 timeout: Optional[float] = 30.0,
-                 min_frames: int = 1,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        io_backend: str = 'disk',
+        test_mode: bool = False,
+        timeout: Optional[float] = 30.0,
+        min_frames: int = 1,
+        **kwargs,
+    ) -> None:
         super().__init__(io_backend=io_backend, **kwargs)
         self.test_mode = test_mode
         self.timeout = timeout
@@ -279,6 +281,7 @@ class TDSPyAVInit(PyAVInit):
 
     def _open(self, filename: str) -> Tuple[Any, int, float]:
         import av
+
         if self.file_client is None:
             self.file_client = FileClient(self.io_backend, **self.kwargs)
         data = self.file_client.get(filename)
@@ -286,8 +289,7 @@ class TDSPyAVInit(PyAVInit):
         stream = container.streams.video[0]
         num_frames = stream.frames
         if num_frames <= 0:
-            num_frames = sum(1 for packet in container.demux(stream)
-                             if packet.size > 0)
+            num_frames = sum(1 for packet in container.demux(stream) if packet.size > 0)
             container.close()
             container = av.open(io.BytesIO(data))
             stream = container.streams.video[0]
@@ -298,15 +300,16 @@ class TDSPyAVInit(PyAVInit):
         filename = results['filename']
         try:
             container, num_frames, fps = call_with_timeout(
-                lambda: self._open(filename), self.timeout)
+                lambda: self._open(filename), self.timeout
+            )
         except Exception as e:
             handle_bad_sample(filename, _describe(e), self.test_mode)
             return None
         if num_frames < self.min_frames:
             container.close()
             handle_bad_sample(
-                filename, f'{num_frames} frames, at least {self.min_frames} '
-                'needed', self.test_mode)
+                filename, f'{num_frames} frames, at least {self.min_frames} needed', self.test_mode
+            )
             return None
         results['video_reader'] = container
         results['total_frames'] = num_frames
@@ -314,9 +317,11 @@ class TDSPyAVInit(PyAVInit):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(io_backend={self.io_backend}, '
-                f'test_mode={self.test_mode}, timeout={self.timeout}, '
-                f'min_frames={self.min_frames})')
+        return (
+            f'{self.__class__.__name__}(io_backend={self.io_backend}, '
+            f'test_mode={self.test_mode}, timeout={self.timeout}, '
+            f'min_frames={self.min_frames})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -338,18 +343,19 @@ class TDSPyAVDecode(_DistinctFramesDecodeMixin, PyAVDecode):
         min_size: Videos whose frames have a side below this are bad.
     """
 
-    def __init__(self,
-                 multi_thread: bool = False,
-                 test_mode: bool = False,
-                 timeout: Optional[float] = 30.0,
-                 min_size: int = 16) -> None:
+    def __init__(
+        self,
+        multi_thread: bool = False,
+        test_mode: bool = False,
+        timeout: Optional[float] = 30.0,
+        min_size: int = 16,
+    ) -> None:
         super().__init__(multi_thread=multi_thread, mode='accurate')
         self.test_mode = test_mode
         self.timeout = timeout
         self.min_size = min_size
 
-    def _decode(self, container: Any,
-                unique: np.ndarray) -> List[np.ndarray]:
+    def _decode(self, container: Any, unique: np.ndarray) -> List[np.ndarray]:
         stream = container.streams.video[0]
         if self.multi_thread:
             stream.thread_type = 'AUTO'
@@ -364,15 +370,16 @@ class TDSPyAVDecode(_DistinctFramesDecodeMixin, PyAVDecode):
                 break
         container.close()
         if index < last:
-            raise ValueError(f'stream ended after {index + 1} frames, frame '
-                             f'{last} requested')
+            raise ValueError(f'stream ended after {index + 1} frames, frame {last} requested')
         check_frames(frames, len(unique), self.min_size)
         return frames
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(multi_thread={self.multi_thread},'
-                f' test_mode={self.test_mode}, timeout={self.timeout}, '
-                f'min_size={self.min_size})')
+        return (
+            f'{self.__class__.__name__}(multi_thread={self.multi_thread},'
+            f' test_mode={self.test_mode}, timeout={self.timeout}, '
+            f'min_size={self.min_size})'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -395,26 +402,25 @@ class TDSRawFrameDecode(RawFrameDecode):
         kwargs: Arguments of the file client.
     """
 
-    def __init__(self,
-                 io_backend: str = 'disk',
-                 decoding_backend: str = 'cv2',
-                 test_mode: bool = False,
-                 timeout: Optional[float] = 30.0,
-                 min_size: int = 16,
-                 **kwargs) -> None:
-        super().__init__(io_backend=io_backend,
-                         decoding_backend=decoding_backend, **kwargs)
+    def __init__(
+        self,
+        io_backend: str = 'disk',
+        decoding_backend: str = 'cv2',
+        test_mode: bool = False,
+        timeout: Optional[float] = 30.0,
+        min_size: int = 16,
+        **kwargs,
+    ) -> None:
+        super().__init__(io_backend=io_backend, decoding_backend=decoding_backend, **kwargs)
         self.test_mode = test_mode
         self.timeout = timeout
         self.min_size = min_size
 
-    def _read(self, directory: str, tmpl: str,
-              unique: np.ndarray) -> List[np.ndarray]:
+    def _read(self, directory: str, tmpl: str, unique: np.ndarray) -> List[np.ndarray]:
         frames = []
         for index in unique:
             path = osp.join(directory, tmpl.format(int(index)))
-            img = mmcv.imfrombytes(self.file_client.get(path),
-                                   channel_order='rgb')
+            img = mmcv.imfrombytes(self.file_client.get(path), channel_order='rgb')
             if img is None:
                 raise ValueError(f'cannot decode image {path}')
             frames.append(img)
@@ -423,8 +429,7 @@ class TDSRawFrameDecode(RawFrameDecode):
 
     def transform(self, results: Dict) -> Optional[Dict]:
         if results.get('modality', 'RGB') != 'RGB':
-            raise NotImplementedError(f'{self.__class__.__name__} reads RGB '
-                                      'frames only')
+            raise NotImplementedError(f'{self.__class__.__name__} reads RGB frames only')
         mmcv.use_backend(self.decoding_backend)
         if self.file_client is None:
             self.file_client = FileClient(self.io_backend, **self.kwargs)
@@ -433,15 +438,17 @@ class TDSRawFrameDecode(RawFrameDecode):
         unique = unique + results.get('offset', 0)
         try:
             frames = call_with_timeout(
-                lambda: self._read(directory, results['filename_tmpl'],
-                                   unique), self.timeout)
+                lambda: self._read(directory, results['filename_tmpl'], unique), self.timeout
+            )
         except Exception as e:
             handle_bad_sample(directory, _describe(e), self.test_mode)
             return None
         return _set_images(results, frames, inverse)
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}(io_backend={self.io_backend}, '
-                f'decoding_backend={self.decoding_backend}, '
-                f'test_mode={self.test_mode}, timeout={self.timeout}, '
-                f'min_size={self.min_size})')
+        return (
+            f'{self.__class__.__name__}(io_backend={self.io_backend}, '
+            f'decoding_backend={self.decoding_backend}, '
+            f'test_mode={self.test_mode}, timeout={self.timeout}, '
+            f'min_size={self.min_size})'
+        )

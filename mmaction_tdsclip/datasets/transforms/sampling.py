@@ -5,12 +5,13 @@ Something-Something (``protocol='sth'``) and Kinetics
 (``protocol='kinetics'``); each offset ``o`` is then expanded into the window
 ``clamp(o - n//2 .. o + n//2, 0, L_v - 1)`` of consecutive raw frames.
 """
+
 from typing import Dict, Optional
 
 import numpy as np
+from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from mmaction.registry import TRANSFORMS
 from ..bad_samples import handle_bad_sample
 
 
@@ -63,26 +64,28 @@ class SampleTDSFrames(BaseTransform):
 
     PROTOCOLS = ('sth', 'kinetics')
 
-    def __init__(self,
-                 num_segments: int = 8,
-                 num_local_frames: int = 5,
-                 num_clips: int = 1,
-                 protocol: str = 'sth',
-                 test_mode: bool = False) -> None:
+    def __init__(
+        self,
+        num_segments: int = 8,
+        num_local_frames: int = 5,
+        num_clips: int = 1,
+        protocol: str = 'sth',
+        test_mode: bool = False,
+    ) -> None:
         if num_segments < 1:
             raise ValueError(f'num_segments must be >= 1, got {num_segments}')
         if num_local_frames < 1 or num_local_frames % 2 == 0:
-            raise ValueError('num_local_frames must be a positive odd number '
-                             f'(a window centred on the frame), got '
-                             f'{num_local_frames}')
+            raise ValueError(
+                'num_local_frames must be a positive odd number '
+                f'(a window centred on the frame), got '
+                f'{num_local_frames}'
+            )
         if num_clips < 1:
             raise ValueError(f'num_clips must be >= 1, got {num_clips}')
         if not test_mode and num_clips != 1:
-            raise ValueError('training samples one clip per video '
-                             f'(num_clips=1), got {num_clips}')
+            raise ValueError(f'training samples one clip per video (num_clips=1), got {num_clips}')
         if protocol not in self.PROTOCOLS:
-            raise ValueError(f'protocol must be one of {self.PROTOCOLS}, '
-                             f'got {protocol!r}')
+            raise ValueError(f'protocol must be one of {self.PROTOCOLS}, got {protocol!r}')
         self.num_segments = num_segments
         self.num_local_frames = num_local_frames
         self.num_clips = num_clips
@@ -122,8 +125,7 @@ class SampleTDSFrames(BaseTransform):
         """Segment offsets, shape ``(num_clips, num_segments)``, in
         ``[0, num_frames)``."""
         if num_frames < 1:
-            raise ValueError(f'cannot sample from a video of {num_frames} '
-                             'frames')
+            raise ValueError(f'cannot sample from a video of {num_frames} frames')
         if self.protocol == 'sth':
             if self.test_mode:
                 return self._sth_test(num_frames)
@@ -132,8 +134,7 @@ class SampleTDSFrames(BaseTransform):
             return self._kinetics_test(num_frames)
         return self._kinetics_train(num_frames)[None]
 
-    def expand_windows(self, offsets: np.ndarray,
-                       num_frames: int) -> np.ndarray:
+    def expand_windows(self, offsets: np.ndarray, num_frames: int) -> np.ndarray:
         """``(..., T)`` offsets -> ``(..., T, n)`` clamped window indices."""
         half = self.num_local_frames // 2
         steps = np.arange(-half, half + 1)
@@ -145,11 +146,9 @@ class SampleTDSFrames(BaseTransform):
             # A frame folder listed with no frames: skip it in training,
             # name it in testing.
             name = results.get('filename', results.get('frame_dir', '?'))
-            handle_bad_sample(str(name), f'{num_frames} frames',
-                              self.test_mode)
+            handle_bad_sample(str(name), f'{num_frames} frames', self.test_mode)
             return None
-        windows = self.expand_windows(
-            self.sample_offsets(num_frames), num_frames)
+        windows = self.expand_windows(self.sample_offsets(num_frames), num_frames)
         frame_inds = windows.reshape(-1) + results.get('start_index', 0)
         results['frame_inds'] = frame_inds.astype(np.int32)
         results['clip_len'] = self.num_segments * self.num_local_frames
@@ -160,8 +159,10 @@ class SampleTDSFrames(BaseTransform):
         return results
 
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}('
-                f'num_segments={self.num_segments}, '
-                f'num_local_frames={self.num_local_frames}, '
-                f'num_clips={self.num_clips}, protocol={self.protocol!r}, '
-                f'test_mode={self.test_mode})')
+        return (
+            f'{self.__class__.__name__}('
+            f'num_segments={self.num_segments}, '
+            f'num_local_frames={self.num_local_frames}, '
+            f'num_clips={self.num_clips}, protocol={self.protocol!r}, '
+            f'test_mode={self.test_mode})'
+        )

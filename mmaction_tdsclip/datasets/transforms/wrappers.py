@@ -1,11 +1,11 @@
 """Repeated augmentation: one decoded clip, several independent views."""
+
 import copy
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 import numpy as np
-from mmcv.transforms import BaseTransform
-
 from mmaction.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
 
 # Per-view decisions kept as lists after merging, for inspection and tests.
 _PER_VIEW_KEYS = ('flip', 'grayscale', 'crop_bbox', 'rand_augment_ops')
@@ -34,21 +34,17 @@ class RepeatAugment(BaseTransform):
         num_repeats: Number of independently augmented views.
     """
 
-    def __init__(self,
-                 transforms: Sequence[Union[Dict, Callable]],
-                 num_repeats: int = 2) -> None:
+    def __init__(self, transforms: Sequence[Union[Dict, Callable]], num_repeats: int = 2) -> None:
         if num_repeats < 1:
             raise ValueError(f'num_repeats must be >= 1, got {num_repeats}')
         self.transforms: List[Callable] = [
-            TRANSFORMS.build(t) if isinstance(t, dict) else t
-            for t in transforms
+            TRANSFORMS.build(t) if isinstance(t, dict) else t for t in transforms
         ]
         self.num_repeats = num_repeats
 
     def _one_view(self, results: Dict) -> Optional[Dict]:
         view = {
-            key: value if key == 'imgs' else copy.deepcopy(value)
-            for key, value in results.items()
+            key: value if key == 'imgs' else copy.deepcopy(value) for key, value in results.items()
         }
         # Own copies: some transforms (Flip) work in place.
         view['imgs'] = [img.copy() for img in results['imgs']]
@@ -69,18 +65,20 @@ class RepeatAugment(BaseTransform):
                 raise ValueError(
                     f'{self.__class__.__name__} expects its transforms to '
                     f'keep the frame count ({num_frames}), got '
-                    f'{len(view["imgs"])}')
+                    f'{len(view["imgs"])}'
+                )
             views.append(view)
         shapes = {view['imgs'][0].shape for view in views}
         if len(shapes) != 1:
-            raise ValueError(f'views end with different shapes {shapes}; '
-                             'finish the chain with a fixed-size resize/crop')
+            raise ValueError(
+                f'views end with different shapes {shapes}; '
+                'finish the chain with a fixed-size resize/crop'
+            )
         merged = views[0]
         merged['imgs'] = [img for view in views for img in view['imgs']]
         merged['num_clips'] = results['num_clips'] * self.num_repeats
         if 'label' in results:
-            merged['label'] = np.array([int(view['label']) for view in views],
-                                       dtype=np.int64)
+            merged['label'] = np.array([int(view['label']) for view in views], dtype=np.int64)
         for key in _PER_VIEW_KEYS:
             if all(key in view for view in views):
                 merged[key] = [view[key] for view in views]
@@ -88,5 +86,4 @@ class RepeatAugment(BaseTransform):
 
     def __repr__(self) -> str:
         inner = ', '.join(repr(t) for t in self.transforms)
-        return (f'{self.__class__.__name__}(num_repeats={self.num_repeats}, '
-                f'transforms=[{inner}])')
+        return f'{self.__class__.__name__}(num_repeats={self.num_repeats}, transforms=[{inner}])'

@@ -1,4 +1,5 @@
 """Runner hooks of TDS-CLIP, registered in MMAction2's HOOKS."""
+
 from .skipped_samples_hook import SkippedSamplesHook
 
 __all__ = ['SkippedSamplesHook']

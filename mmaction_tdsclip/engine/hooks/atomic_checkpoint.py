@@ -16,6 +16,7 @@ directory; outdated checkpoints are deleted only after the new one and the
 pointer are on disk. At any instant, ``last_checkpoint`` names a complete
 file.
 """
+
 import glob
 import os
 import os.path as osp
@@ -23,11 +24,10 @@ import secrets
 from pathlib import Path
 from typing import List, Optional, Union
 
+from mmaction.registry import HOOKS
 from mmengine.dist import is_main_process
 from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook
-
-from mmaction.registry import HOOKS
 
 # Temporary files end with this; a save that was killed leaves one behind,
 # which the next run removes.
@@ -60,8 +60,9 @@ def atomic_write_bytes(data: bytes, path: Union[str, Path]) -> None:
     path = osp.abspath(str(path))
     directory = osp.dirname(path)
     os.makedirs(directory, exist_ok=True)
-    tmp = osp.join(directory,
-                   f'.{osp.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}')
+    tmp = osp.join(
+        directory, f'.{osp.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}{PARTIAL_SUFFIX}'
+    )
     # O_EXCL: never write through a file or link someone else put there.
     # 0o666 (masked by the umask) gives the permissions a plain open() would.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, 'O_BINARY', 0), 0o666)
@@ -132,8 +133,9 @@ class AtomicCheckpointHook(CheckpointHook):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.atomic = (self.backend_args is None and self.file_client_args is None
-                       and _is_local(self.out_dir))
+        self.atomic = (
+            self.backend_args is None and self.file_client_args is None and _is_local(self.out_dir)
+        )
         if self.atomic:
             self.backend_args = dict(backend=ATOMIC_BACKEND)
 
@@ -141,7 +143,9 @@ class AtomicCheckpointHook(CheckpointHook):
         super().before_train(runner)
         if self.atomic and is_main_process():
             for path in remove_partial_files(self.out_dir) + remove_partial_files(runner.work_dir):
-                runner.logger.warning(f'Removed {path}, left by a checkpoint save that was interrupted.')
+                runner.logger.warning(
+                    f'Removed {path}, left by a checkpoint save that was interrupted.'
+                )
 
     def _claim_keep_slot(self, runner, step: int) -> List[str]:
         """Record ``step`` among the kept checkpoints.
@@ -154,8 +158,11 @@ class AtomicCheckpointHook(CheckpointHook):
             return []
         outdated = []
         if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
-            outdated.append(self.file_backend.join_path(
-                self.out_dir, self.filename_tmpl.format(self.keep_ckpt_ids.popleft())))
+            outdated.append(
+                self.file_backend.join_path(
+                    self.out_dir, self.filename_tmpl.format(self.keep_ckpt_ids.popleft())
+                )
+            )
         self.keep_ckpt_ids.append(step)
         # Saved inside the new checkpoint, so a resumed run knows which
         # files it still owns.
@@ -182,7 +189,8 @@ class AtomicCheckpointHook(CheckpointHook):
                 meta=meta,
                 by_epoch=self.by_epoch,
                 backend_args=self.backend_args,
-                **self.args)
+                **self.args,
+            )
         except BaseException:
             # Nothing was written: the bookkeeping goes back to the files on disk.
             if kept is not None:
@@ -195,7 +203,9 @@ class AtomicCheckpointHook(CheckpointHook):
             raise
         if not is_main_process():
             return
-        atomic_write_bytes(str(self.last_ckpt).encode(), osp.join(runner.work_dir, 'last_checkpoint'))
+        atomic_write_bytes(
+            str(self.last_ckpt).encode(), osp.join(runner.work_dir, 'last_checkpoint')
+        )
         for path in outdated:
             if self.file_backend.isfile(path):
                 self.file_backend.remove(path)

@@ -1,7 +1,8 @@
 """Run the TDS-CLIP config checks at the start of every run."""
-from mmengine.hooks import Hook
 
 from mmaction.registry import HOOKS
+from mmengine.hooks import Hook
+
 from ...utils.config_checks import check_tdsclip_config
 
 

@@ -1,14 +1,14 @@
 """Stop training on a non-finite loss before it reaches a checkpoint."""
+
 import math
 import os.path as osp
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmaction.registry import HOOKS
 from mmengine.dist import all_reduce, get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop
-
-from mmaction.registry import HOOKS
 
 DATA_BATCH = Optional[Union[dict, tuple, list]]
 
@@ -45,11 +45,17 @@ def non_finite_entries(values: Dict, keys: Optional[Sequence[str]] = None) -> Li
     return found
 
 
-def non_finite_tensors(state_dict: Dict[str, torch.Tensor], limit: int = 5) -> Tuple[List[str], int]:
+def non_finite_tensors(
+    state_dict: Dict[str, torch.Tensor], limit: int = 5
+) -> Tuple[List[str], int]:
     """Names (at most ``limit``) and count of floating tensors holding nan or inf."""
-    bad = [name for name, tensor in state_dict.items()
-           if isinstance(tensor, torch.Tensor) and tensor.is_floating_point()
-           and not bool(torch.isfinite(tensor).all())]
+    bad = [
+        name
+        for name, tensor in state_dict.items()
+        if isinstance(tensor, torch.Tensor)
+        and tensor.is_floating_point()
+        and not bool(torch.isfinite(tensor).all())
+    ]
     return bad[:limit], len(bad)
 
 
@@ -87,10 +93,12 @@ class NaNGuardHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def __init__(self,
-                 keys: Optional[Iterable[str]] = None,
-                 check_checkpoint: bool = True,
-                 sync_ranks: bool = True) -> None:
+    def __init__(
+        self,
+        keys: Optional[Iterable[str]] = None,
+        check_checkpoint: bool = True,
+        sync_ranks: bool = True,
+    ) -> None:
         self.keys = None if keys is None else list(keys)
         self.check_checkpoint = check_checkpoint
         self.sync_ranks = sync_ranks
@@ -119,16 +127,16 @@ class NaNGuardHook(Hook):
             last = f.read().strip()
         return f'the newest checkpoint, {last}, predates it and is kept'
 
-    def after_train_iter(self,
-                         runner,
-                         batch_idx: int,
-                         data_batch: DATA_BATCH = None,
-                         outputs: Optional[dict] = None) -> None:
+    def after_train_iter(
+        self, runner, batch_idx: int, data_batch: DATA_BATCH = None, outputs: Optional[dict] = None
+    ) -> None:
         found = non_finite_entries(outputs or {}, self.keys)
         elsewhere = False
         if self.sync_ranks and get_world_size() > 1:
-            device = next((v.device for v in (outputs or {}).values() if isinstance(v, torch.Tensor)),
-                          torch.device('cpu'))
+            device = next(
+                (v.device for v in (outputs or {}).values() if isinstance(v, torch.Tensor)),
+                torch.device('cpu'),
+            )
             flag = torch.tensor([float(bool(found))], device=device)
             all_reduce(flag, op='sum')
             elsewhere = flag.item() > 0 and not found
@@ -139,14 +147,19 @@ class NaNGuardHook(Hook):
             name, kind = found[0]
             rank = f' on rank {get_rank()}' if get_world_size() > 1 else ''
             message = f'{name} is {kind} at {where}{rank}'
-            detail = ' Non-finite: ' + ', '.join(f'{n}={k}' for n, k in found) + '.' if len(found) > 1 else ''
+            detail = (
+                ' Non-finite: ' + ', '.join(f'{n}={k}' for n, k in found) + '.'
+                if len(found) > 1
+                else ''
+            )
         else:
             message, detail = f'a loss is not finite on another rank at {where}', ''
         raise FloatingPointError(
             f'{message}; training stopped before any checkpoint of this iteration; '
             f'{self._last_checkpoint(runner)}.{detail} Lower optim_wrapper.optimizer.lr, set '
-            'optim_wrapper.clip_grad=dict(max_norm=...), or check this batch\'s data, then '
-            'resume with --resume.')
+            "optim_wrapper.clip_grad=dict(max_norm=...), or check this batch's data, then "
+            'resume with --resume.'
+        )
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self.check_checkpoint:
@@ -159,4 +172,5 @@ class NaNGuardHook(Hook):
             raise FloatingPointError(
                 f'Refusing to save the checkpoint after iteration {done}: its weights hold nan '
                 f'or inf ({", ".join(names)}{more}); {self._last_checkpoint(runner)}. Lower the '
-                'learning rate or set optim_wrapper.clip_grad, then resume with --resume.')
+                'learning rate or set optim_wrapper.clip_grad, then resume with --resume.'
+            )

@@ -1,11 +1,12 @@
 """Per-epoch report of training samples skipped as unreadable."""
+
 import os
 import os.path as osp
 from typing import Dict, Optional, Set
 
+from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 
-from mmaction.registry import HOOKS
 from ...datasets.bad_samples import SKIPPED_DIR_ENV, read_skip_events
 
 
@@ -46,14 +47,15 @@ class SkippedSamplesHook(Hook):
     def after_train_epoch(self, runner) -> None:
         if self.skip_dir is None:
             return
-        events, self._offsets = read_skip_events(self.skip_dir,
-                                                 self._offsets)
+        events, self._offsets = read_skip_events(self.skip_dir, self._offsets)
         files = {event['file'] for event in events}
         self._files_seen |= files
         self._total += len(events)
-        message = (f'Epoch {runner.epoch + 1}: skipped {len(events)} '
-                   f'unreadable training samples from {len(files)} files '
-                   f'({len(self._files_seen)} distinct files so far).')
+        message = (
+            f'Epoch {runner.epoch + 1}: skipped {len(events)} '
+            f'unreadable training samples from {len(files)} files '
+            f'({len(self._files_seen)} distinct files so far).'
+        )
         if events:
             runner.logger.warning(message)
         else:
@@ -67,7 +69,8 @@ class SkippedSamplesHook(Hook):
             runner.logger.warning(
                 f'{self._total} training samples were skipped from '
                 f'{len(self._files_seen)} unreadable files; see '
-                f'{self.skip_dir}.')
+                f'{self.skip_dir}.'
+            )
         if self._previous_env is None:
             os.environ.pop(SKIPPED_DIR_ENV, None)
         else:

@@ -1,7 +1,7 @@
 """The SME-Adapter (Side Motion Enhancement) of TDS-CLIP, spec section 3."""
+
 import torch
 import torch.nn as nn
-
 from mmaction.registry import MODELS
 
 
@@ -35,20 +35,34 @@ class SMEAdapter(nn.Module):
         in_channels: Channels per frame (3 for RGB).
     """
 
-    def __init__(self, out_channels: int, num_local_frames: int = 5, patch_size: int = 16,
-                 in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        out_channels: int,
+        num_local_frames: int = 5,
+        patch_size: int = 16,
+        in_channels: int = 3,
+    ) -> None:
         super().__init__()
         if num_local_frames < 2:
-            raise ValueError('SMEAdapter needs num_local_frames >= 2 (one frame has no motion); '
-                             'disable it with use_sme=False instead.')
+            raise ValueError(
+                'SMEAdapter needs num_local_frames >= 2 (one frame has no motion); '
+                'disable it with use_sme=False instead.'
+            )
         self.num_local_frames = num_local_frames
-        self.conv = nn.Conv3d((num_local_frames - 1) * in_channels, out_channels, (3, patch_size, patch_size),
-                              stride=(1, patch_size, patch_size), padding=(1, 1, 1))
+        self.conv = nn.Conv3d(
+            (num_local_frames - 1) * in_channels,
+            out_channels,
+            (3, patch_size, patch_size),
+            stride=(1, patch_size, patch_size),
+            padding=(1, 1, 1),
+        )
         self.bn = nn.BatchNorm3d(out_channels)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, n, H, W) -> (B, D, T, H/p, W/p)``."""
         if frames.shape[3] != self.num_local_frames:
-            raise ValueError(f'SMEAdapter expects windows of {self.num_local_frames} frames, got '
-                             f'{frames.shape[3]} (input layout (B, C, T, n, H, W)).')
+            raise ValueError(
+                f'SMEAdapter expects windows of {self.num_local_frames} frames, got '
+                f'{frames.shape[3]} (input layout (B, C, T, n, H, W)).'
+            )
         return self.bn(self.conv(local_frame_differences(frames)))

@@ -1,8 +1,8 @@
 """The TD-Adapter (Temporal Difference) of TDS-CLIP, spec section 4."""
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmaction.registry import MODELS
 
 from ..layers import batch_norm_last_dim, sigmoid_gate
@@ -31,7 +31,9 @@ class TDAdapter(nn.Module):
         kernel_size: Temporal extent of the pool or conv (odd).
     """
 
-    def __init__(self, channels: int, reduction: int = 16, mode: str = 'pool', kernel_size: int = 3) -> None:
+    def __init__(
+        self, channels: int, reduction: int = 16, mode: str = 'pool', kernel_size: int = 3
+    ) -> None:
         super().__init__()
         if mode not in TD_MODES:
             raise ValueError(f'TDAdapter mode={mode!r} is not one of {TD_MODES}.')
@@ -46,7 +48,8 @@ class TDAdapter(nn.Module):
         self.bn2 = nn.BatchNorm2d(channels)
         if mode == 'conv':
             self.temporal_conv = nn.Conv3d(
-                hidden, hidden, (kernel_size, 1, 1), padding=(kernel_size // 2, 0, 0), groups=hidden)
+                hidden, hidden, (kernel_size, 1, 1), padding=(kernel_size // 2, 0, 0), groups=hidden
+            )
 
     def reference(self, zr: torch.Tensor) -> torch.Tensor:
         """The temporal reference ``P`` of ``Zr`` ``(B, C/r, T, H, W)``."""
@@ -72,7 +75,9 @@ class TDAdapter(nn.Module):
         C = z.shape[-1]
         zr = batch_norm_last_dim(self.bn1, F.linear(z, self.conv1.weight.reshape(-1, C)))
         # The reference op works channel-first; zr is C/r wide, so the permute is cheap.
-        d = zr - self.reference(zr.permute(0, 3, 1, 2).unsqueeze(-1)).squeeze(-1).permute(0, 2, 3, 1)
+        d = zr - self.reference(zr.permute(0, 3, 1, 2).unsqueeze(-1)).squeeze(-1).permute(
+            0, 2, 3, 1
+        )
         y = 0.5 * d + 0.5 * d.mean(dim=-1, keepdim=True)
         y = batch_norm_last_dim(self.bn2, F.linear(y, self.conv2.weight.reshape(C, -1)))
         return sigmoid_gate(z, y)

@@ -11,6 +11,7 @@ Plain functions, one per source format:
 * mmpretrain CLIP ViT checkpoints (``patch_embed.projection``, ``layers.{i}``).
 * Plain state dicts in OpenAI's layout, with or without ``visual.``.
 """
+
 import io
 import os
 import pickle
@@ -25,10 +26,16 @@ import torch.nn.functional as F
 UNUSED_VISUAL_KEYS = ('ln_post.weight', 'ln_post.bias', 'proj')
 
 _STORAGE_DTYPES = {
-    'FloatStorage': torch.float32, 'HalfStorage': torch.float16,
-    'BFloat16Storage': torch.bfloat16, 'DoubleStorage': torch.float64,
-    'LongStorage': torch.int64, 'IntStorage': torch.int32, 'ShortStorage': torch.int16,
-    'CharStorage': torch.int8, 'ByteStorage': torch.uint8, 'BoolStorage': torch.bool,
+    'FloatStorage': torch.float32,
+    'HalfStorage': torch.float16,
+    'BFloat16Storage': torch.bfloat16,
+    'DoubleStorage': torch.float64,
+    'LongStorage': torch.int64,
+    'IntStorage': torch.int32,
+    'ShortStorage': torch.int16,
+    'CharStorage': torch.int8,
+    'ByteStorage': torch.uint8,
+    'BoolStorage': torch.bool,
 }
 
 
@@ -72,7 +79,8 @@ class _TorchScriptDataUnpickler(pickle.Unpickler):
             return OrderedDict
         raise pickle.UnpicklingError(
             f'Refusing to load {module}.{name} from a TorchScript archive: only tensors and '
-            'containers are read, no code is run.')
+            'containers are read, no code is run.'
+        )
 
     def persistent_load(self, pid):
         kind, storage_type, key, _location, numel = pid
@@ -110,8 +118,10 @@ def read_torchscript_state_dict(path: str) -> Dict[str, torch.Tensor]:
     with zipfile.ZipFile(path) as archive:
         pkl = [n for n in archive.namelist() if n.endswith('data.pkl') and n.count('/') == 1]
         if not pkl:
-            raise CheckpointFormatError(f'{path}: a zip archive without data.pkl is not a TorchScript file.')
-        prefix = pkl[0][:-len('data.pkl')]
+            raise CheckpointFormatError(
+                f'{path}: a zip archive without data.pkl is not a TorchScript file.'
+            )
+        prefix = pkl[0][: -len('data.pkl')]
         root = _TorchScriptDataUnpickler(archive.read(pkl[0]), archive, prefix).load()
     state: Dict[str, torch.Tensor] = OrderedDict()
     _collect_tensors(root, '', state)
@@ -128,6 +138,7 @@ def read_weight_file(path: str) -> Dict[str, torch.Tensor]:
         raise FileNotFoundError(f'CLIP weight file not found: {path}')
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
+
         return load_file(path)
     if is_torchscript_archive(path):
         return read_torchscript_state_dict(path)
@@ -136,7 +147,8 @@ def read_weight_file(path: str) -> Dict[str, torch.Tensor]:
     except pickle.UnpicklingError as err:
         raise CheckpointFormatError(
             f'{path} cannot be loaded with weights_only=True (it would need to run code from '
-            f'the file, which we refuse): {err}') from err
+            f'the file, which we refuse): {err}'
+        ) from err
     for wrapper in ('state_dict', 'model_state_dict', 'model', 'module'):
         if isinstance(obj, dict) and isinstance(obj.get(wrapper), dict):
             obj = obj[wrapper]
@@ -154,7 +166,7 @@ def convert_mmpretrain_vit(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Te
     """
     out = OrderedDict()
     for key, value in state.items():
-        key = key[len('backbone.'):] if key.startswith('backbone.') else key
+        key = key[len('backbone.') :] if key.startswith('backbone.') else key
         parts = key.split('.')
         if key == 'cls_token':
             out['class_embedding'] = value.reshape(-1)
@@ -167,13 +179,17 @@ def convert_mmpretrain_vit(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Te
         elif key.startswith('layers.'):
             i, rest = parts[1], '.'.join(parts[2:])
             mapping = {
-                'ln1': 'ln_1', 'ln2': 'ln_2', 'attn.qkv.weight': 'attn.in_proj_weight',
-                'attn.qkv.bias': 'attn.in_proj_bias', 'attn.proj': 'attn.out_proj',
-                'ffn.layers.0.0': 'mlp.c_fc', 'ffn.layers.1': 'mlp.c_proj',
+                'ln1': 'ln_1',
+                'ln2': 'ln_2',
+                'attn.qkv.weight': 'attn.in_proj_weight',
+                'attn.qkv.bias': 'attn.in_proj_bias',
+                'attn.proj': 'attn.out_proj',
+                'ffn.layers.0.0': 'mlp.c_fc',
+                'ffn.layers.1': 'mlp.c_proj',
             }
             for src, dst in mapping.items():
                 if rest == src or rest.startswith(src + '.'):
-                    out[f'transformer.resblocks.{i}.{dst}{rest[len(src):]}'] = value
+                    out[f'transformer.resblocks.{i}.{dst}{rest[len(src) :]}'] = value
                     break
             else:
                 out[key] = value
@@ -186,18 +202,30 @@ def convert_mmpretrain_vit(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Te
 
 def extract_visual_state_dict(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Reduce any supported state dict to the frozen tower's own keys."""
-    state = OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v) for k, v in state.items())
+    state = OrderedDict(
+        (k[len('module.') :] if k.startswith('module.') else k, v) for k, v in state.items()
+    )
     if any(k.startswith('visual.') for k in state):
-        state = OrderedDict((k[len('visual.'):], v) for k, v in state.items() if k.startswith('visual.'))
-    elif any(k.startswith('backbone.conv1') or k.startswith('backbone.transformer.') for k in state):
-        state = OrderedDict((k[len('backbone.'):], v) for k, v in state.items() if k.startswith('backbone.'))
+        state = OrderedDict(
+            (k[len('visual.') :], v) for k, v in state.items() if k.startswith('visual.')
+        )
+    elif any(
+        k.startswith('backbone.conv1') or k.startswith('backbone.transformer.') for k in state
+    ):
+        state = OrderedDict(
+            (k[len('backbone.') :], v) for k, v in state.items() if k.startswith('backbone.')
+        )
     if any(k.startswith('patch_embed.') or k.startswith('backbone.patch_embed.') for k in state):
         state = convert_mmpretrain_vit(state)
     # TDS-CLIP checkpoints keep the side network inside ``visual``.
-    return OrderedDict((k, v) for k, v in state.items() if k not in UNUSED_VISUAL_KEYS and 'side_' not in k)
+    return OrderedDict(
+        (k, v) for k, v in state.items() if k not in UNUSED_VISUAL_KEYS and 'side_' not in k
+    )
 
 
-def describe_visual_state_dict(state: Dict[str, torch.Tensor]) -> Tuple[Optional[int], int, Optional[int]]:
+def describe_visual_state_dict(
+    state: Dict[str, torch.Tensor],
+) -> Tuple[Optional[int], int, Optional[int]]:
     """Width, depth and patch size a visual state dict was made for."""
     width = state['conv1.weight'].shape[0] if 'conv1.weight' in state else None
     patch = state['conv1.weight'].shape[-1] if 'conv1.weight' in state else None
@@ -208,13 +236,17 @@ def describe_visual_state_dict(state: Dict[str, torch.Tensor]) -> Tuple[Optional
 def resize_positional_embedding(pos: torch.Tensor, grid: int) -> torch.Tensor:
     """Bicubically resize ``(N0+1, W)`` positions to a ``grid x grid`` patch grid."""
     cls, patches = pos[:1], pos[1:]
-    old = int(round(patches.shape[0]**0.5))
+    old = int(round(patches.shape[0] ** 0.5))
     patches = patches.reshape(1, old, old, -1).permute(0, 3, 1, 2).float()
     patches = F.interpolate(patches, size=(grid, grid), mode='bicubic', align_corners=False)
-    return torch.cat([cls.float(), patches.permute(0, 2, 3, 1).reshape(grid * grid, -1)]).to(pos.dtype)
+    return torch.cat([cls.float(), patches.permute(0, 2, 3, 1).reshape(grid * grid, -1)]).to(
+        pos.dtype
+    )
 
 
-def load_visual_state_dict(model, state: Dict[str, torch.Tensor], source: str = 'state dict') -> None:
+def load_visual_state_dict(
+    model, state: Dict[str, torch.Tensor], source: str = 'state dict'
+) -> None:
     """Strictly load a visual state dict into a :class:`FrozenCLIPViT`.
 
     Raises:
@@ -227,7 +259,8 @@ def load_visual_state_dict(model, state: Dict[str, torch.Tensor], source: str = 
         raise CheckpointFormatError(
             f'{source} holds a ViT of width {width}, {depth} blocks, patch {patch}, but the backbone '
             f'is arch {model.arch_name!r} (width {model.embed_dims}, {model.num_layers} blocks, patch '
-            f'{model.patch_size}). Set backbone.arch to match the weights.')
+            f'{model.patch_size}). Set backbone.arch to match the weights.'
+        )
     pos = state.get('positional_embedding')
     if pos is not None and pos.shape[0] != model.positional_embedding.shape[0]:
         state['positional_embedding'] = resize_positional_embedding(pos, model.grid_size[0])
@@ -238,11 +271,13 @@ def load_visual_state_dict(model, state: Dict[str, torch.Tensor], source: str = 
         raise CheckpointFormatError(
             f'{source} does not match FrozenCLIPViT: missing keys {missing[:8]}'
             f'{" ..." if len(missing) > 8 else ""}, unexpected keys {unexpected[:8]}'
-            f'{" ..." if len(unexpected) > 8 else ""}.')
+            f'{" ..." if len(unexpected) > 8 else ""}.'
+        )
     for key, value in state.items():
         if value.shape != own[key].shape:
-            raise CheckpointFormatError(f'{source}: {key} has shape {tuple(value.shape)}, expected '
-                                        f'{tuple(own[key].shape)}.')
+            raise CheckpointFormatError(
+                f'{source}: {key} has shape {tuple(value.shape)}, expected {tuple(own[key].shape)}.'
+            )
     model.load_state_dict(state, strict=True)
 
 
@@ -254,6 +289,7 @@ def load_clip_visual_weights(model, path: str) -> None:
 def load_open_clip_by_name(model, name: str, pretrained: Optional[str]) -> None:
     """Take the visual weights of an open_clip model (downloaded if needed)."""
     import open_clip
+
     clip = open_clip.create_model(name, pretrained=pretrained, device='cpu')
     state = OrderedDict(('visual.' + k, v) for k, v in clip.visual.state_dict().items())
     load_visual_state_dict(model, state, source=f'open_clip {name}/{pretrained}')

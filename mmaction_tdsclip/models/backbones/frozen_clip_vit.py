@@ -6,12 +6,11 @@ The module mirrors OpenAI's ``VisionTransformer`` parameter layout (``conv1``,
 open_clip weights load by name. ``ln_post`` and ``proj`` are not built: the
 side network consumes every block's tokens, never the pooled embedding.
 """
+
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-
 from mmaction.registry import MODELS
 
 from ..layers import PackedMultiheadAttention
@@ -24,6 +23,7 @@ ARCH_PRESETS: Dict[str, Dict[str, int]] = {
     'ViT-L/14': dict(embed_dims=1024, num_layers=24, num_heads=16, patch_size=14, img_size=224),
     'ViT-L/14-336': dict(embed_dims=1024, num_layers=24, num_heads=16, patch_size=14, img_size=336),
 }
+
 
 class QuickGELU(nn.Module):
     """The sigmoid approximation of GELU that OpenAI CLIP was trained with."""
@@ -38,7 +38,9 @@ ACTIVATIONS = {'quick_gelu': QuickGELU, 'gelu': nn.GELU}
 class CLIPMLP(nn.Module):
     """``c_fc -> activation -> c_proj`` with OpenAI's names."""
 
-    def __init__(self, embed_dims: int, act_layer: str = 'quick_gelu', mlp_ratio: float = 4.0) -> None:
+    def __init__(
+        self, embed_dims: int, act_layer: str = 'quick_gelu', mlp_ratio: float = 4.0
+    ) -> None:
         super().__init__()
         if act_layer not in ACTIVATIONS:
             raise ValueError(f'act_layer={act_layer!r} is not one of {sorted(ACTIVATIONS)}.')
@@ -62,8 +64,9 @@ class ResidualAttentionBlock(nn.Module):
             models trained without QuickGELU).
     """
 
-    def __init__(self, embed_dims: int, num_heads: int, use_sdpa: bool = True,
-                 act_layer: str = 'quick_gelu') -> None:
+    def __init__(
+        self, embed_dims: int, num_heads: int, use_sdpa: bool = True, act_layer: str = 'quick_gelu'
+    ) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(embed_dims)
         self.attn = PackedMultiheadAttention(embed_dims, num_heads, use_sdpa)
@@ -79,26 +82,39 @@ class ResidualAttentionBlock(nn.Module):
 class CLIPTransformer(nn.Module):
     """Holds ``resblocks`` so parameter names match OpenAI's ``transformer.resblocks.{i}``."""
 
-    def __init__(self, embed_dims: int, num_layers: int, num_heads: int, use_sdpa: bool = True,
-                 act_layer: str = 'quick_gelu') -> None:
+    def __init__(
+        self,
+        embed_dims: int,
+        num_layers: int,
+        num_heads: int,
+        use_sdpa: bool = True,
+        act_layer: str = 'quick_gelu',
+    ) -> None:
         super().__init__()
-        self.resblocks = nn.ModuleList([
-            ResidualAttentionBlock(embed_dims, num_heads, use_sdpa, act_layer) for _ in range(num_layers)
-        ])
+        self.resblocks = nn.ModuleList(
+            [
+                ResidualAttentionBlock(embed_dims, num_heads, use_sdpa, act_layer)
+                for _ in range(num_layers)
+            ]
+        )
 
 
 def resolve_arch(arch: Union[str, Dict]) -> Dict[str, int]:
     """Return the full architecture dict of a preset name or a custom dict."""
     if isinstance(arch, str):
         if arch not in ARCH_PRESETS:
-            raise ValueError(f'Unknown FrozenCLIPViT arch {arch!r}. Choose one of '
-                             f'{sorted(ARCH_PRESETS)} or pass a dict with embed_dims, '
-                             'num_layers, num_heads and patch_size.')
+            raise ValueError(
+                f'Unknown FrozenCLIPViT arch {arch!r}. Choose one of '
+                f'{sorted(ARCH_PRESETS)} or pass a dict with embed_dims, '
+                'num_layers, num_heads and patch_size.'
+            )
         return dict(ARCH_PRESETS[arch])
     required = {'embed_dims', 'num_layers', 'num_heads', 'patch_size'}
     missing = required - set(arch)
     if missing:
-        raise ValueError(f'FrozenCLIPViT arch dict is missing {sorted(missing)}; it needs {sorted(required)}.')
+        raise ValueError(
+            f'FrozenCLIPViT arch dict is missing {sorted(missing)}; it needs {sorted(required)}.'
+        )
     unknown = set(arch) - required - {'img_size'}
     if unknown:
         raise ValueError(f'FrozenCLIPViT arch dict has unknown keys {sorted(unknown)}.')
@@ -136,16 +152,18 @@ class FrozenCLIPViT(FrozenTokenBackbone):
             that a test run can never evaluate with random CLIP weights.
     """
 
-    def __init__(self,
-                 arch: Union[str, Dict] = 'ViT-B/16',
-                 img_size: Optional[int] = None,
-                 pretrained: Optional[str] = None,
-                 open_clip_model: Optional[str] = None,
-                 open_clip_pretrained: Optional[str] = None,
-                 precision: str = 'fp32',
-                 use_sdpa: bool = True,
-                 act_layer: str = 'quick_gelu',
-                 init_cfg: Optional[Dict] = None) -> None:
+    def __init__(
+        self,
+        arch: Union[str, Dict] = 'ViT-B/16',
+        img_size: Optional[int] = None,
+        pretrained: Optional[str] = None,
+        open_clip_model: Optional[str] = None,
+        open_clip_pretrained: Optional[str] = None,
+        precision: str = 'fp32',
+        use_sdpa: bool = True,
+        act_layer: str = 'quick_gelu',
+        init_cfg: Optional[Dict] = None,
+    ) -> None:
         super().__init__(precision=precision, init_cfg=init_cfg)
         cfg = resolve_arch(arch)
         self.arch_name = arch if isinstance(arch, str) else 'custom'
@@ -155,14 +173,18 @@ class FrozenCLIPViT(FrozenTokenBackbone):
         self.patch_size = cfg['patch_size']
         self.img_size = img_size or cfg.get('img_size', 224)
         if self.img_size % self.patch_size:
-            raise ValueError(f'img_size={self.img_size} is not divisible by the patch size '
-                             f'{self.patch_size} of arch {self.arch_name!r}; use a multiple of '
-                             f'{self.patch_size} (e.g. {self.img_size // self.patch_size * self.patch_size}).')
+            raise ValueError(
+                f'img_size={self.img_size} is not divisible by the patch size '
+                f'{self.patch_size} of arch {self.arch_name!r}; use a multiple of '
+                f'{self.patch_size} (e.g. {self.img_size // self.patch_size * self.patch_size}).'
+            )
         grid = self.img_size // self.patch_size
         self.grid_size: Tuple[int, int] = (grid, grid)
 
         W = self.embed_dims
-        self.conv1 = nn.Conv2d(3, W, kernel_size=self.patch_size, stride=self.patch_size, bias=False)
+        self.conv1 = nn.Conv2d(
+            3, W, kernel_size=self.patch_size, stride=self.patch_size, bias=False
+        )
         self.class_embedding = nn.Parameter(W**-0.5 * torch.randn(W))
         self.positional_embedding = nn.Parameter(W**-0.5 * torch.randn(grid * grid + 1, W))
         self.ln_pre = nn.LayerNorm(W)

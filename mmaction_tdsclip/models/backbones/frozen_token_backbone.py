@@ -1,4 +1,5 @@
 """A base class for frozen ViT wrappers that hand per-layer tokens to a side network."""
+
 from contextlib import nullcontext
 from typing import List, Optional, Sequence, Tuple
 
@@ -73,12 +74,16 @@ class FrozenTokenBackbone(BaseModule):
     def check_image_size(self, images: torch.Tensor) -> None:
         expected = tuple(g * self.patch_size for g in self.grid_size)
         if tuple(images.shape[-2:]) != expected:
-            raise ValueError(f'{type(self).__name__} was built for {expected[0]}x{expected[1]} inputs '
-                             f'(patch grid {tuple(self.grid_size)}, patch {self.patch_size}) but got '
-                             f'{tuple(images.shape[-2:])}; make the crop size and the backbone image '
-                             'size agree.')
+            raise ValueError(
+                f'{type(self).__name__} was built for {expected[0]}x{expected[1]} inputs '
+                f'(patch grid {tuple(self.grid_size)}, patch {self.patch_size}) but got '
+                f'{tuple(images.shape[-2:])}; make the crop size and the backbone image '
+                'size agree.'
+            )
 
-    def forward(self, images: torch.Tensor, out_layers: Optional[Sequence[int]] = None) -> List[torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, out_layers: Optional[Sequence[int]] = None
+    ) -> List[torch.Tensor]:
         """Per-layer tokens of the frozen ViT.
 
         Args:
@@ -92,13 +97,15 @@ class FrozenTokenBackbone(BaseModule):
         wanted = set(range(self.num_layers) if out_layers is None else out_layers)
         bad = sorted(i for i in wanted if not 0 <= i < self.num_layers)
         if bad or not wanted:
-            raise ValueError(f'out_layers must be a non-empty subset of [0, {self.num_layers}), '
-                             f'got {out_layers}.')
+            raise ValueError(
+                f'out_layers must be a non-empty subset of [0, {self.num_layers}), '
+                f'got {out_layers}.'
+            )
         self.check_image_size(images)
         outs = []
         with torch.no_grad(), self._autocast(images.device):
             x = self.embed(images)
-            for i, block in enumerate(self.blocks[:max(wanted) + 1]):
+            for i, block in enumerate(self.blocks[: max(wanted) + 1]):
                 x = self.run_block(block, x)
                 if i in wanted:
                     outs.append(x.to(self.output_dtype))

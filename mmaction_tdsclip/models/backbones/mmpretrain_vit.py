@@ -1,10 +1,10 @@
 """A frozen mmpretrain ``VisionTransformer`` exposing per-layer tokens."""
+
 import copy
 from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
-
 from mmaction.registry import MODELS
 
 from .frozen_token_backbone import FrozenTokenBackbone
@@ -21,7 +21,7 @@ def build_mmpretrain_backbone(cfg: Dict) -> nn.Module:
     cfg = copy.deepcopy(dict(cfg))
     kind = cfg.get('type')
     if isinstance(kind, str) and kind.startswith('mmpretrain.'):
-        cfg['type'] = kind[len('mmpretrain.'):]
+        cfg['type'] = kind[len('mmpretrain.') :]
         cfg.setdefault('_scope_', 'mmpretrain')
     return MODELS.build(cfg)
 
@@ -52,25 +52,36 @@ class MMPretrainViT(FrozenTokenBackbone):
             ``Pretrained``) is applied at construction instead.
     """
 
-    def __init__(self,
-                 backbone: Dict,
-                 pretrained: Optional[str] = None,
-                 pretrained_prefix: str = 'backbone.',
-                 precision: str = 'fp32',
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        backbone: Dict,
+        pretrained: Optional[str] = None,
+        pretrained_prefix: str = 'backbone.',
+        precision: str = 'fp32',
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(precision=precision, init_cfg=init_cfg)
         from mmpretrain.models.backbones import VisionTransformer
 
         vit = build_mmpretrain_backbone(backbone)
         if not isinstance(vit, VisionTransformer):
-            raise TypeError(f'MMPretrainViT wraps mmpretrain VisionTransformer backbones, got '
-                            f'{type(vit).__name__}.')
+            raise TypeError(
+                f'MMPretrainViT wraps mmpretrain VisionTransformer backbones, got '
+                f'{type(vit).__name__}.'
+            )
         if vit.cls_token is None:
-            raise ValueError('MMPretrainViT needs a class token: build the backbone with with_cls_token=True.')
+            raise ValueError(
+                'MMPretrainViT needs a class token: build the backbone with with_cls_token=True.'
+            )
         projection = vit.patch_embed.projection
-        if projection.kernel_size != projection.stride or projection.kernel_size[0] != projection.kernel_size[1]:
-            raise ValueError(f'MMPretrainViT needs square, non-overlapping patches; got kernel '
-                             f'{projection.kernel_size} and stride {projection.stride}.')
+        if (
+            projection.kernel_size != projection.stride
+            or projection.kernel_size[0] != projection.kernel_size[1]
+        ):
+            raise ValueError(
+                f'MMPretrainViT needs square, non-overlapping patches; got kernel '
+                f'{projection.kernel_size} and stride {projection.stride}.'
+            )
         self.vit = vit
         self.embed_dims = vit.embed_dims
         self.num_layers = vit.num_layers
@@ -86,9 +97,10 @@ class MMPretrainViT(FrozenTokenBackbone):
     def load_pretrained(self, path: str, prefix: str) -> None:
         """Strictly load the backbone's weights from a local file."""
         from .clip_weights import read_weight_file
+
         state = read_weight_file(path)
         if any(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         self.vit.load_state_dict(state, strict=True)
 
     @property
@@ -98,9 +110,15 @@ class MMPretrainViT(FrozenTokenBackbone):
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Patchify, prepend the class token, add positions, ``pre_norm``: ``(M, 3, H, W) -> (M, N+1, W)``."""
         from mmpretrain.models.utils import resize_pos_embed
+
         vit = self.vit
         x, patch_resolution = vit.patch_embed(images)
         x = torch.cat([vit.cls_token.expand(x.shape[0], -1, -1), x], dim=1)
-        x = x + resize_pos_embed(vit.pos_embed, vit.patch_resolution, patch_resolution,
-                                 mode=vit.interpolate_mode, num_extra_tokens=vit.num_extra_tokens)
+        x = x + resize_pos_embed(
+            vit.pos_embed,
+            vit.patch_resolution,
+            patch_resolution,
+            mode=vit.interpolate_mode,
+            num_extra_tokens=vit.num_extra_tokens,
+        )
         return vit.pre_norm(vit.drop_after_pos(x))

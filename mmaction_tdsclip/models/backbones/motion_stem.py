@@ -1,11 +1,11 @@
 """The SME-Adapter as an extra motion stem of a stock 3D CNN backbone."""
+
 from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
-
 from mmaction.registry import MODELS
+from mmengine.model import BaseModule
 
 from ..adapters import local_frame_differences
 
@@ -36,23 +36,29 @@ class SMEStem(nn.Module):
             until trained (an option for inserting it into a trained model).
     """
 
-    def __init__(self,
-                 out_channels: int,
-                 num_local_frames: int = 5,
-                 spatial_stride: int = 4,
-                 temporal_stride: int = 1,
-                 kernel_size: Optional[int] = None,
-                 in_channels: int = 3,
-                 zero_init: bool = False) -> None:
+    def __init__(
+        self,
+        out_channels: int,
+        num_local_frames: int = 5,
+        spatial_stride: int = 4,
+        temporal_stride: int = 1,
+        kernel_size: Optional[int] = None,
+        in_channels: int = 3,
+        zero_init: bool = False,
+    ) -> None:
         super().__init__()
         if num_local_frames < 2:
             raise ValueError('SMEStem needs num_local_frames >= 2: one frame has no motion.')
         k = 2 * spatial_stride - 1 if kernel_size is None else kernel_size
         self.num_local_frames = num_local_frames
         self.zero_init = zero_init
-        self.conv = nn.Conv3d((num_local_frames - 1) * in_channels, out_channels, (3, k, k),
-                              stride=(temporal_stride, spatial_stride, spatial_stride),
-                              padding=(1, (k - 1) // 2, (k - 1) // 2))
+        self.conv = nn.Conv3d(
+            (num_local_frames - 1) * in_channels,
+            out_channels,
+            (3, k, k),
+            stride=(temporal_stride, spatial_stride, spatial_stride),
+            padding=(1, (k - 1) // 2, (k - 1) // 2),
+        )
         self.bn = nn.BatchNorm3d(out_channels)
         self.init_weights()
 
@@ -64,7 +70,9 @@ class SMEStem(nn.Module):
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         """``(B, C, T, n, H, W) -> (B, D, T/t, ceil(H/s), ceil(W/s))``."""
         if windows.shape[3] != self.num_local_frames:
-            raise ValueError(f'SMEStem expects windows of {self.num_local_frames} frames, got {windows.shape[3]}.')
+            raise ValueError(
+                f'SMEStem expects windows of {self.num_local_frames} frames, got {windows.shape[3]}.'
+            )
         return self.bn(self.conv(local_frame_differences(windows)))
 
 
@@ -101,31 +109,43 @@ class MotionStemBackbone(BaseModule):
         init_cfg: OpenMMLab init config of the wrapper.
     """
 
-    def __init__(self,
-                 backbone: Dict,
-                 after: str = 'maxpool',
-                 num_local_frames: int = 5,
-                 beta: float = 0.5,
-                 zero_init: bool = False,
-                 kernel_size: Optional[int] = None,
-                 probe_shape: Sequence[int] = (8, 64, 64),
-                 init_cfg: Optional[Dict] = None) -> None:
+    def __init__(
+        self,
+        backbone: Dict,
+        after: str = 'maxpool',
+        num_local_frames: int = 5,
+        beta: float = 0.5,
+        zero_init: bool = False,
+        kernel_size: Optional[int] = None,
+        probe_shape: Sequence[int] = (8, 64, 64),
+        init_cfg: Optional[Dict] = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
         modules = dict(self.backbone.named_modules())
         if not after or after not in modules:
-            raise ValueError(f'MotionStemBackbone: {type(self.backbone).__name__} has no submodule {after!r}; '
-                             f'names look like {[n for n in modules if n][:12]}.')
+            raise ValueError(
+                f'MotionStemBackbone: {type(self.backbone).__name__} has no submodule {after!r}; '
+                f'names look like {[n for n in modules if n][:12]}.'
+            )
         self.after = after
         self.num_local_frames = num_local_frames
         self.beta = beta
         channels, strides = self._probe_stem(modules[after], tuple(probe_shape))
-        self.sme = SMEStem(channels, num_local_frames, spatial_stride=strides[1], temporal_stride=strides[0],
-                           kernel_size=kernel_size, zero_init=zero_init)
+        self.sme = SMEStem(
+            channels,
+            num_local_frames,
+            spatial_stride=strides[1],
+            temporal_stride=strides[0],
+            kernel_size=kernel_size,
+            zero_init=zero_init,
+        )
         self._motion: Optional[torch.Tensor] = None
         modules[after].register_forward_hook(self._add_motion)
 
-    def _probe_stem(self, stem: nn.Module, shape: Tuple[int, int, int]) -> Tuple[int, Tuple[int, int]]:
+    def _probe_stem(
+        self, stem: nn.Module, shape: Tuple[int, int, int]
+    ) -> Tuple[int, Tuple[int, int]]:
         """Stem output width and (temporal, spatial) strides, from a forward stopped at the stem."""
         seen = {}
 
@@ -145,21 +165,27 @@ class MotionStemBackbone(BaseModule):
             handle.remove()
             self.backbone.train(was_training)
         if 'shape' not in seen:
-            raise ValueError(f'MotionStemBackbone: {self.after!r} was not called in a forward pass.')
+            raise ValueError(
+                f'MotionStemBackbone: {self.after!r} was not called in a forward pass.'
+            )
         _, channels, t, h, w = seen['shape']
         T, H, W = shape
         if T % t or H % h or W % w or H // h != W // w:
-            raise ValueError(f'MotionStemBackbone: the stem maps {shape} to {(t, h, w)}, not an integer '
-                             'stride; choose another probe_shape or stem module.')
+            raise ValueError(
+                f'MotionStemBackbone: the stem maps {shape} to {(t, h, w)}, not an integer '
+                'stride; choose another probe_shape or stem module.'
+            )
         return channels, (T // t, H // h)
 
     def _add_motion(self, module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
         if self._motion is None:
             return output
         if output.shape != self._motion.shape:
-            raise ValueError(f'MotionStemBackbone: SME output {tuple(self._motion.shape)} does not match the '
-                             f'stem output {tuple(output.shape)} of {self.after!r}; use an input size '
-                             'divisible by the stem stride.')
+            raise ValueError(
+                f'MotionStemBackbone: SME output {tuple(self._motion.shape)} does not match the '
+                f'stem output {tuple(output.shape)} of {self.after!r}; use an input size '
+                'divisible by the stem stride.'
+            )
         return output + self.beta * self._motion
 
     def forward(self, x: torch.Tensor):
@@ -175,8 +201,10 @@ class MotionStemBackbone(BaseModule):
         B, C, L, H, W = x.shape
         n = self.num_local_frames
         if L % n:
-            raise ValueError(f'MotionStemBackbone expects T*n frames with n={n}, got {L}; sample with '
-                             f'SampleTDSFrames(num_local_frames={n}).')
+            raise ValueError(
+                f'MotionStemBackbone expects T*n frames with n={n}, got {L}; sample with '
+                f'SampleTDSFrames(num_local_frames={n}).'
+            )
         windows = x.reshape(B, C, L // n, n, H, W)
         self._motion = self.sme(windows)
         try:

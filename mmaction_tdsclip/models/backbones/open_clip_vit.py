@@ -1,9 +1,9 @@
 """A frozen open_clip ViT (visual tower) exposing per-layer tokens."""
+
 from typing import Dict, Optional, Sequence
 
 import torch
 import torch.nn as nn
-
 from mmaction.registry import MODELS
 
 from .frozen_token_backbone import FrozenTokenBackbone
@@ -37,38 +37,50 @@ class OpenCLIPViT(FrozenTokenBackbone):
         init_cfg: Unused; weights are set at construction.
     """
 
-    def __init__(self,
-                 model_name: Optional[str] = 'ViT-B-16',
-                 pretrained: Optional[str] = None,
-                 model_cfg: Optional[Dict] = None,
-                 img_size: Optional[int] = None,
-                 force_quick_gelu: bool = False,
-                 cache_dir: Optional[str] = None,
-                 precision: str = 'fp32',
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        model_name: Optional[str] = 'ViT-B-16',
+        pretrained: Optional[str] = None,
+        model_cfg: Optional[Dict] = None,
+        img_size: Optional[int] = None,
+        force_quick_gelu: bool = False,
+        cache_dir: Optional[str] = None,
+        precision: str = 'fp32',
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(precision=precision, init_cfg=init_cfg)
         import open_clip
         from open_clip.transformer import VisionTransformer
 
         if model_cfg is not None:
             if pretrained is not None or img_size is not None:
-                raise ValueError('With model_cfg, set the image size in model_cfg["vision_cfg"] and load '
-                                 'weights through model_name/pretrained instead.')
+                raise ValueError(
+                    'With model_cfg, set the image size in model_cfg["vision_cfg"] and load '
+                    'weights through model_name/pretrained instead.'
+                )
             model_cfg = dict(model_cfg)
             quick_gelu = model_cfg.pop('quick_gelu', False) or force_quick_gelu
             model = open_clip.model.CLIP(**model_cfg, quick_gelu=quick_gelu)
             self.model_name = 'custom'
         elif model_name is not None:
             model = open_clip.create_model(
-                model_name, pretrained=pretrained, force_quick_gelu=force_quick_gelu,
-                force_image_size=img_size, cache_dir=cache_dir)
+                model_name,
+                pretrained=pretrained,
+                force_quick_gelu=force_quick_gelu,
+                force_image_size=img_size,
+                cache_dir=cache_dir,
+            )
             self.model_name = model_name
         else:
-            raise ValueError('OpenCLIPViT needs model_name (optionally with pretrained) or model_cfg.')
+            raise ValueError(
+                'OpenCLIPViT needs model_name (optionally with pretrained) or model_cfg.'
+            )
         visual = model.visual
         if not isinstance(visual, VisionTransformer):
-            raise TypeError(f'open_clip model {self.model_name!r} has a {type(visual).__name__} visual '
-                            'tower; OpenCLIPViT supports open_clip VisionTransformer towers only.')
+            raise TypeError(
+                f'open_clip model {self.model_name!r} has a {type(visual).__name__} visual '
+                'tower; OpenCLIPViT supports open_clip VisionTransformer towers only.'
+            )
         if visual.patch_size[0] != visual.patch_size[1]:
             raise ValueError(f'Non-square patches {visual.patch_size} are not supported.')
         # Keep the visual tower only: the text tower is never used.

@@ -1,9 +1,9 @@
 """Classification head of TDS-CLIP, spec section 5."""
+
 from typing import Dict, Optional
 
 import torch
 import torch.nn as nn
-
 from mmaction.models.heads.base import BaseHead
 from mmaction.registry import MODELS
 
@@ -24,13 +24,15 @@ class TDSHead(BaseHead):
             :class:`mmaction.models.heads.BaseHead`.
     """
 
-    def __init__(self,
-                 num_classes: int,
-                 in_channels: int,
-                 dropout_ratio: float = 0.0,
-                 loss_cls: Dict = dict(type='CrossEntropyLoss'),
-                 init_cfg: Optional[Dict] = None,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        dropout_ratio: float = 0.0,
+        loss_cls: Dict = dict(type='CrossEntropyLoss'),
+        init_cfg: Optional[Dict] = None,
+        **kwargs,
+    ) -> None:
         super().__init__(num_classes, in_channels, loss_cls, init_cfg=init_cfg, **kwargs)
         self.dropout = nn.Dropout(dropout_ratio) if dropout_ratio > 0 else nn.Identity()
         self.fc_cls = nn.Linear(in_channels, num_classes)

@@ -1,4 +1,5 @@
 """Multi-head attention with ``nn.MultiheadAttention``'s parameter layout."""
+
 from typing import Optional
 
 import torch
@@ -29,7 +30,9 @@ class PackedMultiheadAttention(nn.Module):
         self.out_proj = nn.Linear(embed_dims, embed_dims)
         nn.init.xavier_uniform_(self.in_proj_weight)
 
-    def forward(self, query: torch.Tensor, key_value: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, query: torch.Tensor, key_value: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """Attend ``query`` rows over ``key_value`` rows (self-attention when None).
 
         Args:

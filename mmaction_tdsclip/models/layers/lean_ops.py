@@ -3,6 +3,7 @@
 Each computes exactly what its plain composition computes; only what is
 saved for backward differs.
 """
+
 import torch
 import torch.nn.functional as F
 
@@ -24,10 +25,12 @@ class _GeluLinear(torch.autograd.Function):
             h_ = h.detach().requires_grad_()
             a = F.gelu(h_)
         g = grad_out.to(h.dtype)
-        grad_weight = (g.reshape(-1, g.shape[-1]).t() @ a.detach().reshape(-1, a.shape[-1])).to(weight.dtype)
+        grad_weight = (g.reshape(-1, g.shape[-1]).t() @ a.detach().reshape(-1, a.shape[-1])).to(
+            weight.dtype
+        )
         grad_bias = g.reshape(-1, g.shape[-1]).sum(0).to(weight.dtype)
         grad_a = g @ weight.to(h.dtype)
-        grad_h, = torch.autograd.grad(a, h_, grad_a)
+        (grad_h,) = torch.autograd.grad(a, h_, grad_a)
         return grad_h, grad_weight, grad_bias
 
 
@@ -72,6 +75,14 @@ def batch_norm_last_dim(bn: torch.nn.modules.batchnorm._BatchNorm, x: torch.Tens
             momentum = 1.0 / float(bn.num_batches_tracked)
     use_batch_stats = bn.training or bn.running_mean is None
     track = not bn.training or bn.track_running_stats
-    out = F.batch_norm(x.reshape(-1, x.shape[-1]), bn.running_mean if track else None,
-                       bn.running_var if track else None, bn.weight, bn.bias, use_batch_stats, momentum, bn.eps)
+    out = F.batch_norm(
+        x.reshape(-1, x.shape[-1]),
+        bn.running_mean if track else None,
+        bn.running_var if track else None,
+        bn.weight,
+        bn.bias,
+        use_batch_stats,
+        momentum,
+        bn.eps,
+    )
     return out.reshape(x.shape)

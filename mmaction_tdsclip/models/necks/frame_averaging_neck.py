@@ -1,11 +1,11 @@
 """A frame-averaging baseline over the same frozen backbone."""
+
 from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
-
 from mmaction.registry import MODELS
+from mmengine.model import BaseModule
 
 
 @MODELS.register_module()
@@ -25,15 +25,17 @@ class FrameAveragingNeck(BaseModule):
             filled in by :class:`TDSCLIPRecognizer`.
     """
 
-    def __init__(self,
-                 num_frames: int = 8,
-                 num_local_frames: int = 1,
-                 side_dim: int = 320,
-                 in_channels: Optional[int] = None,
-                 num_layers: Optional[int] = None,
-                 patch_size: Optional[int] = None,
-                 grid_size: Optional[Tuple[int, int]] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        num_frames: int = 8,
+        num_local_frames: int = 1,
+        side_dim: int = 320,
+        in_channels: Optional[int] = None,
+        num_layers: Optional[int] = None,
+        patch_size: Optional[int] = None,
+        grid_size: Optional[Tuple[int, int]] = None,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         self.num_frames = num_frames
         self.num_local_frames = num_local_frames
@@ -41,13 +43,17 @@ class FrameAveragingNeck(BaseModule):
         self.patch_size = patch_size
         self.grid_size = tuple(grid_size)
         self.side_layers = [num_layers - 1]
-        self.proj = nn.Sequential(nn.LayerNorm(in_channels), nn.Linear(in_channels, side_dim), nn.GELU())
+        self.proj = nn.Sequential(
+            nn.LayerNorm(in_channels), nn.Linear(in_channels, side_dim), nn.GELU()
+        )
 
     def check_input(self, frames: torch.Tensor) -> None:
         expected = self.num_frames * self.num_local_frames
         if frames.dim() != 5 or frames.shape[2] != expected:
-            raise ValueError(f'FrameAveragingNeck expects (B, 3, {expected}, H, W) clips, got '
-                             f'{tuple(frames.shape)}.')
+            raise ValueError(
+                f'FrameAveragingNeck expects (B, 3, {expected}, H, W) clips, got '
+                f'{tuple(frames.shape)}.'
+            )
 
     def forward(self, frames: torch.Tensor, clip_features: Sequence[torch.Tensor]) -> torch.Tensor:
         """``(B, 3, T*n, H, W)``, ``[(B*T, N+1, W)] -> (B, D, T, 1, 1)``."""

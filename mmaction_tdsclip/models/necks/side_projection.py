@@ -1,4 +1,5 @@
 """The per-layer ``LayerNorm -> Linear`` that carries CLIP tokens into the side network."""
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -20,7 +21,9 @@ class _FrozenInputLayerNormLinear(torch.autograd.Function):
         rstd = torch.rsqrt(var + eps)
         y = torch.addcmul(ln_bias, (zf - mean) * rstd, ln_weight)
         device = z.device.type
-        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
+        dtype = (
+            torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
+        )
         out = F.linear(y.to(dtype), weight.to(dtype), bias.to(dtype))
         ctx.save_for_backward(z, mean, rstd, ln_weight, ln_bias, weight)
         ctx.compute_dtype = dtype
@@ -60,6 +63,12 @@ class SideProjection(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``(M, N+1, W) -> (M, N+1, D)``."""
         if self.memory_efficient and not z.requires_grad and torch.is_grad_enabled():
-            return _FrozenInputLayerNormLinear.apply(z, self.norm.weight, self.norm.bias, self.linear.weight,
-                                                     self.linear.bias, self.norm.eps)
+            return _FrozenInputLayerNormLinear.apply(
+                z,
+                self.norm.weight,
+                self.norm.bias,
+                self.linear.weight,
+                self.linear.bias,
+                self.norm.eps,
+            )
         return self.linear(self.norm(z.to(self.norm.weight.dtype)))

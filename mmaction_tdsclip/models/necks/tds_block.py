@@ -1,11 +1,11 @@
 """One block of the TDS side network, spec section 4."""
+
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from mmaction.registry import MODELS
 
 from ..adapters import TDAdapter
@@ -93,14 +93,16 @@ class TDSBlock(nn.Module):
             the plain path, which follows the released code's layout.
     """
 
-    def __init__(self,
-                 embed_dims: int,
-                 num_frames: int,
-                 grid_size: Tuple[int, int],
-                 num_heads: Optional[int] = None,
-                 td_adapter: Optional[Dict] = None,
-                 use_sdpa: bool = True,
-                 memory_efficient: bool = True) -> None:
+    def __init__(
+        self,
+        embed_dims: int,
+        num_frames: int,
+        grid_size: Tuple[int, int],
+        num_heads: Optional[int] = None,
+        td_adapter: Optional[Dict] = None,
+        use_sdpa: bool = True,
+        memory_efficient: bool = True,
+    ) -> None:
         super().__init__()
         D = embed_dims
         self.num_frames = num_frames
@@ -124,9 +126,14 @@ class TDSBlock(nn.Module):
         proj_std = D**-0.5 * 24**-0.5  # 24 = 2 x 12 for every backbone depth, as released
         nn.init.normal_(self.attn.in_proj_weight, std=D**-0.5)
         nn.init.normal_(self.attn.out_proj.weight, std=proj_std)
-        nn.init.normal_(self.mlp.fc1.weight, std=(2 * D)**-0.5)
+        nn.init.normal_(self.mlp.fc1.weight, std=(2 * D) ** -0.5)
         nn.init.normal_(self.mlp.fc2.weight, std=proj_std)
-        for bias in (self.attn.in_proj_bias, self.attn.out_proj.bias, self.mlp.fc1.bias, self.mlp.fc2.bias):
+        for bias in (
+            self.attn.in_proj_bias,
+            self.attn.out_proj.bias,
+            self.mlp.fc1.bias,
+            self.mlp.fc2.bias,
+        ):
             nn.init.zeros_(bias)
 
     def forward(self, x: torch.Tensor, cls: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:

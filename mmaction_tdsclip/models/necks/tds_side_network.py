@@ -1,13 +1,13 @@
 """The TDS side network (neck): stem + SME-Adapter, then one TDS block per frozen layer."""
+
 from contextlib import nullcontext
 from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 from torch.utils.checkpoint import checkpoint
-
-from mmaction.registry import MODELS
 
 from ..adapters import SMEAdapter
 from .side_projection import SideProjection
@@ -56,41 +56,53 @@ class TDSSideNetwork(BaseModule):
         init_cfg: OpenMMLab init config; the spec's init is applied at build.
     """
 
-    def __init__(self,
-                 num_frames: int = 8,
-                 num_local_frames: int = 5,
-                 side_dim: int = 320,
-                 alpha: float = 1.0,
-                 beta: float = 0.5,
-                 use_td: bool = True,
-                 use_sme: bool = True,
-                 td_mode: str = 'pool',
-                 td_pool_kernel: int = 3,
-                 td_reduction: int = 16,
-                 td_layers: Optional[Sequence[int]] = None,
-                 layer_interval: int = 1,
-                 num_heads: Optional[int] = None,
-                 in_channels: Optional[int] = None,
-                 num_layers: Optional[int] = None,
-                 patch_size: Optional[int] = None,
-                 grid_size: Optional[Tuple[int, int]] = None,
-                 memory_efficient: bool = True,
-                 side_precision: str = 'fp32',
-                 use_sdpa: bool = True,
-                 with_cp: bool = False,
-                 init_cfg: Optional[dict] = None) -> None:
+    def __init__(
+        self,
+        num_frames: int = 8,
+        num_local_frames: int = 5,
+        side_dim: int = 320,
+        alpha: float = 1.0,
+        beta: float = 0.5,
+        use_td: bool = True,
+        use_sme: bool = True,
+        td_mode: str = 'pool',
+        td_pool_kernel: int = 3,
+        td_reduction: int = 16,
+        td_layers: Optional[Sequence[int]] = None,
+        layer_interval: int = 1,
+        num_heads: Optional[int] = None,
+        in_channels: Optional[int] = None,
+        num_layers: Optional[int] = None,
+        patch_size: Optional[int] = None,
+        grid_size: Optional[Tuple[int, int]] = None,
+        memory_efficient: bool = True,
+        side_precision: str = 'fp32',
+        use_sdpa: bool = True,
+        with_cp: bool = False,
+        init_cfg: Optional[dict] = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
-        for name, value in dict(in_channels=in_channels, num_layers=num_layers, patch_size=patch_size,
-                                grid_size=grid_size).items():
+        for name, value in dict(
+            in_channels=in_channels,
+            num_layers=num_layers,
+            patch_size=patch_size,
+            grid_size=grid_size,
+        ).items():
             if value is None:
-                raise ValueError(f'TDSSideNetwork needs {name}; TDSCLIPRecognizer fills it in from the '
-                                 'backbone, set it yourself when building the neck alone.')
+                raise ValueError(
+                    f'TDSSideNetwork needs {name}; TDSCLIPRecognizer fills it in from the '
+                    'backbone, set it yourself when building the neck alone.'
+                )
         if num_local_frames < 1 or num_local_frames % 2 == 0:
-            raise ValueError(f'num_local_frames must be odd (the window is centred on the sampled '
-                             f'frame), got {num_local_frames}.')
+            raise ValueError(
+                f'num_local_frames must be odd (the window is centred on the sampled '
+                f'frame), got {num_local_frames}.'
+            )
         if num_heads is None and side_dim % 64:
-            raise ValueError(f'side_dim={side_dim} does not split into 64-wide attention heads; use a '
-                             f'multiple of 64 (e.g. {max(64, side_dim // 64 * 64)}) or set num_heads.')
+            raise ValueError(
+                f'side_dim={side_dim} does not split into 64-wide attention heads; use a '
+                f'multiple of 64 (e.g. {max(64, side_dim // 64 * 64)}) or set num_heads.'
+            )
         if layer_interval < 1 or layer_interval > num_layers:
             raise ValueError(f'layer_interval must be in [1, {num_layers}], got {layer_interval}.')
         self.num_frames = num_frames
@@ -102,13 +114,17 @@ class TDSSideNetwork(BaseModule):
         self.grid_size = tuple(grid_size)
         self.with_cp = with_cp
         if side_precision not in ('fp32', 'bf16', 'fp16'):
-            raise ValueError(f"side_precision={side_precision!r} is not one of ('fp32', 'bf16', 'fp16').")
+            raise ValueError(
+                f"side_precision={side_precision!r} is not one of ('fp32', 'bf16', 'fp16')."
+            )
         self.side_precision = side_precision
         self.side_layers: List[int] = list(range(layer_interval - 1, num_layers, layer_interval))
         td_layers = self.side_layers if td_layers is None else list(td_layers)
         bad = sorted(set(td_layers) - set(self.side_layers))
         if bad:
-            raise ValueError(f'td_layers {bad} have no side block; side blocks sit at layers {self.side_layers}.')
+            raise ValueError(
+                f'td_layers {bad} have no side block; side blocks sit at layers {self.side_layers}.'
+            )
 
         D, p = side_dim, patch_size
         if p < 3:
@@ -117,14 +133,25 @@ class TDSSideNetwork(BaseModule):
         self.stem_norm = nn.BatchNorm3d(D)
         self.sme = SMEAdapter(D, num_local_frames, p) if use_sme and num_local_frames > 1 else None
         self.projections = nn.ModuleList(
-            [SideProjection(in_channels, D, memory_efficient) for _ in self.side_layers])
+            [SideProjection(in_channels, D, memory_efficient) for _ in self.side_layers]
+        )
         self.pos_embed = nn.Parameter(torch.empty(self.grid_size[0] * self.grid_size[1], D))
         nn.init.normal_(self.pos_embed, std=0.01)
         td_cfg = dict(reduction=td_reduction, mode=td_mode, kernel_size=td_pool_kernel)
-        self.blocks = nn.ModuleList([
-            TDSBlock(D, num_frames, self.grid_size, num_heads, td_cfg if use_td and layer in td_layers else None,
-                     use_sdpa, memory_efficient) for layer in self.side_layers
-        ])
+        self.blocks = nn.ModuleList(
+            [
+                TDSBlock(
+                    D,
+                    num_frames,
+                    self.grid_size,
+                    num_heads,
+                    td_cfg if use_td and layer in td_layers else None,
+                    use_sdpa,
+                    memory_efficient,
+                )
+                for layer in self.side_layers
+            ]
+        )
         self.post_norm = nn.BatchNorm3d(D)
 
     def check_input(self, frames: torch.Tensor) -> None:
@@ -135,12 +162,15 @@ class TDSSideNetwork(BaseModule):
                 f'TDS-CLIP expects clips of shape (B, 3, T*n, H, W) with T*n = {self.num_frames}*'
                 f'{self.num_local_frames} = {expected} frames, got {tuple(frames.shape)}. Make the '
                 'sampler produce num_segments x num_local_frames frames matching model.neck.num_frames '
-                'and model.neck.num_local_frames.')
+                'and model.neck.num_local_frames.'
+            )
         h, w = (s // self.patch_size for s in frames.shape[-2:])
         if (h, w) != self.grid_size or any(s % self.patch_size for s in frames.shape[-2:]):
-            raise ValueError(f'Input size {tuple(frames.shape[-2:])} does not give the {self.grid_size} '
-                             f'patch grid of the backbone (patch {self.patch_size}); crop to '
-                             f'{self.grid_size[0] * self.patch_size}x{self.grid_size[1] * self.patch_size}.')
+            raise ValueError(
+                f'Input size {tuple(frames.shape[-2:])} does not give the {self.grid_size} '
+                f'patch grid of the backbone (patch {self.patch_size}); crop to '
+                f'{self.grid_size[0] * self.patch_size}x{self.grid_size[1] * self.patch_size}.'
+            )
 
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """Side input: ``alpha * stem(centre frames) + beta * SME(windows)``.
@@ -153,15 +183,23 @@ class TDSSideNetwork(BaseModule):
         """
         B, C, _, H, W = frames.shape
         windows = frames.reshape(B, C, self.num_frames, self.num_local_frames, H, W)
-        x = self.alpha * self.stem_norm(self.stem_conv(windows[:, :, :, self.num_local_frames // 2]))
+        x = self.alpha * self.stem_norm(
+            self.stem_conv(windows[:, :, :, self.num_local_frames // 2])
+        )
         if self.sme is not None:
             x = x + self.beta * self.sme(windows)
         return video_to_tokens(x)
 
     def _run_block(self, block: TDSBlock, x: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
         if self.with_cp and self.training and torch.is_grad_enabled():
-            return checkpoint(block, x, cls, self.pos_embed, use_reentrant=False,
-                              context_fn=lambda: (nullcontext(), frozen_batchnorm_stats(block)))
+            return checkpoint(
+                block,
+                x,
+                cls,
+                self.pos_embed,
+                use_reentrant=False,
+                context_fn=lambda: (nullcontext(), frozen_batchnorm_stats(block)),
+            )
         return block(x, cls, self.pos_embed)
 
     def forward(self, frames: torch.Tensor, clip_features: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -178,7 +216,9 @@ class TDSSideNetwork(BaseModule):
         """
         self.check_input(frames)
         if len(clip_features) != len(self.blocks):
-            raise ValueError(f'Got {len(clip_features)} frozen layers for {len(self.blocks)} side blocks.')
+            raise ValueError(
+                f'Got {len(clip_features)} frozen layers for {len(self.blocks)} side blocks.'
+            )
         if self.side_precision == 'fp32':
             return self._forward(frames, clip_features)
         dtype = torch.bfloat16 if self.side_precision == 'bf16' else torch.float16

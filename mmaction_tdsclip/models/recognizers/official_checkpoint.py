@@ -12,13 +12,18 @@ Nothing here unpickles code: files are read with
 ``torch.load(weights_only=True)``, safetensors, or the TorchScript reader of
 :mod:`mmaction_tdsclip.models.backbones.clip_weights`.
 """
+
 import re
 from collections import OrderedDict
 from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from ..backbones.clip_weights import CheckpointFormatError, extract_visual_state_dict, read_weight_file
+from ..backbones.clip_weights import (
+    CheckpointFormatError,
+    extract_visual_state_dict,
+    read_weight_file,
+)
 from ..backbones.frozen_clip_vit import ARCH_PRESETS
 
 _BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
@@ -32,8 +37,11 @@ KEY_RULES: List[Tuple[str, str]] = [
     (r'visual\.class_embedding', 'backbone.class_embedding'),
     (r'visual\.positional_embedding', 'backbone.positional_embedding'),
     (r'visual\.ln_pre\.' + _AFFINE, r'backbone.ln_pre.\1'),
-    (r'visual\.transformer\.resblocks\.(\d+)\.((?:ln_1|ln_2|attn\.out_proj|mlp\.c_fc|mlp\.c_proj)\.(?:weight|bias)'
-     r'|attn\.in_proj_weight|attn\.in_proj_bias)', r'backbone.transformer.resblocks.\1.\2'),
+    (
+        r'visual\.transformer\.resblocks\.(\d+)\.((?:ln_1|ln_2|attn\.out_proj|mlp\.c_fc|mlp\.c_proj)\.(?:weight|bias)'
+        r'|attn\.in_proj_weight|attn\.in_proj_bias)',
+        r'backbone.transformer.resblocks.\1.\2',
+    ),
     (r'visual\.side_conv1\.' + _AFFINE, r'neck.stem_conv.\1'),
     (r'visual\.side_pre_bn3d\.' + _BN, r'neck.stem_norm.\1'),
     (r'visual\.side_conv1_c5\.' + _AFFINE, r'neck.sme.conv.\1'),
@@ -44,9 +52,12 @@ KEY_RULES: List[Tuple[str, str]] = [
     (r'visual\.transformer\.side_spatial_position_embeddings', 'neck.pos_embed'),
     (_BLOCK + r'mse\.(conv1|conv2)\.weight', r'neck.blocks.\1.td_adapter.\2.weight'),
     (_BLOCK + r'mse\.(bn1|bn2)\.' + _BN, r'neck.blocks.\1.td_adapter.\2.\3'),
-    (_BLOCK + r'((?:bn_1|bn_2)\.(?:weight|bias|running_mean|running_var|num_batches_tracked)'
-     r'|conv\.[012]\.(?:weight|bias)|(?:ln_1|attn\.out_proj|mlp\.fc1|mlp\.fc2)\.(?:weight|bias)'
-     r'|attn\.in_proj_weight|attn\.in_proj_bias)', r'neck.blocks.\1.\2'),
+    (
+        _BLOCK + r'((?:bn_1|bn_2)\.(?:weight|bias|running_mean|running_var|num_batches_tracked)'
+        r'|conv\.[012]\.(?:weight|bias)|(?:ln_1|attn\.out_proj|mlp\.fc1|mlp\.fc2)\.(?:weight|bias)'
+        r'|attn\.in_proj_weight|attn\.in_proj_bias)',
+        r'neck.blocks.\1.\2',
+    ),
     (r'fc\.' + _AFFINE, r'cls_head.fc_cls.\1'),
 ]
 _COMPILED_RULES = [(re.compile(pattern + r'\Z'), template) for pattern, template in KEY_RULES]
@@ -60,7 +71,9 @@ _SIDE_MARKERS = ('visual.side_conv1.weight', 'visual.transformer.side_spatial_po
 
 def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """Drop the ``module.`` prefix that (Distributed)DataParallel adds."""
-    return OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v) for k, v in state.items())
+    return OrderedDict(
+        (k[len('module.') :] if k.startswith('module.') else k, v) for k, v in state.items()
+    )
 
 
 def official_model_state(obj) -> Dict[str, torch.Tensor]:
@@ -86,21 +99,31 @@ def is_official_checkpoint(obj) -> bool:
 
 
 def _indices(state: Mapping[str, torch.Tensor], prefix: str) -> List[int]:
-    found = {int(m.group(1)) for k in state for m in [re.match(re.escape(prefix) + r'(\d+)\.', k)] if m}
+    found = {
+        int(m.group(1)) for k in state for m in [re.match(re.escape(prefix) + r'(\d+)\.', k)] if m
+    }
     return sorted(found)
 
 
 def _require(state: Mapping[str, torch.Tensor], key: str) -> torch.Tensor:
     if key not in state:
-        raise CheckpointFormatError(f'Not a TDS-CLIP checkpoint in the authors\' layout: {key!r} is missing.')
+        raise CheckpointFormatError(
+            f"Not a TDS-CLIP checkpoint in the authors' layout: {key!r} is missing."
+        )
     return state[key]
 
 
-def match_arch_preset(embed_dims: int, num_layers: int, patch_size: int, img_size: int) -> Optional[str]:
+def match_arch_preset(
+    embed_dims: int, num_layers: int, patch_size: int, img_size: int
+) -> Optional[str]:
     """The :data:`ARCH_PRESETS` name with these dimensions, or None."""
     for name, preset in ARCH_PRESETS.items():
-        if (preset['embed_dims'], preset['num_layers'], preset['patch_size'], preset['img_size']) == (
-                embed_dims, num_layers, patch_size, img_size):
+        if (
+            preset['embed_dims'],
+            preset['num_layers'],
+            preset['patch_size'],
+            preset['img_size'],
+        ) == (embed_dims, num_layers, patch_size, img_size):
             return name
     return None
 
@@ -137,36 +160,54 @@ def infer_official_config(state: Mapping) -> Dict:
     num_tokens = pos.shape[0] - 1
     grid = int(round(num_tokens**0.5))
     if grid * grid != num_tokens:
-        raise CheckpointFormatError(f'visual.positional_embedding has {num_tokens} patch positions, not a square grid.')
+        raise CheckpointFormatError(
+            f'visual.positional_embedding has {num_tokens} patch positions, not a square grid.'
+        )
     img_size = grid * patch_size
     num_layers = len(_indices(state, 'visual.transformer.resblocks.'))
     side_blocks = _indices(state, 'visual.transformer.side_transformer.')
     side_dim = stem.shape[0]
     if side_blocks != list(range(num_layers)):
-        raise CheckpointFormatError(f'The checkpoint has side blocks {side_blocks} for {num_layers} CLIP blocks; '
-                                    'the authors attach one side block to every CLIP block.')
+        raise CheckpointFormatError(
+            f'The checkpoint has side blocks {side_blocks} for {num_layers} CLIP blocks; '
+            'the authors attach one side block to every CLIP block.'
+        )
     if tuple(side_pos.shape) != (num_tokens, side_dim):
-        raise CheckpointFormatError(f'side_spatial_position_embeddings has shape {tuple(side_pos.shape)}, '
-                                    f'expected ({num_tokens}, {side_dim}).')
+        raise CheckpointFormatError(
+            f'side_spatial_position_embeddings has shape {tuple(side_pos.shape)}, '
+            f'expected ({num_tokens}, {side_dim}).'
+        )
 
     use_sme = 'visual.side_conv1_c5.weight' in state
     num_local_frames = None
     if use_sme:
         in_channels = state['visual.side_conv1_c5.weight'].shape[1]
         if in_channels % 3:
-            raise CheckpointFormatError(f'visual.side_conv1_c5 has {in_channels} input channels; expected 3 per '
-                                        'frame difference.')
+            raise CheckpointFormatError(
+                f'visual.side_conv1_c5 has {in_channels} input channels; expected 3 per '
+                'frame difference.'
+            )
         num_local_frames = in_channels // 3 + 1
-    td_blocks = [i for i in side_blocks if f'visual.transformer.side_transformer.{i}.mse.conv1.weight' in state]
+    td_blocks = [
+        i
+        for i in side_blocks
+        if f'visual.transformer.side_transformer.{i}.mse.conv1.weight' in state
+    ]
     use_td = bool(td_blocks)
     td_reduction = None
     if use_td:
-        hidden = state[f'visual.transformer.side_transformer.{td_blocks[0]}.mse.conv1.weight'].shape[0]
+        hidden = state[
+            f'visual.transformer.side_transformer.{td_blocks[0]}.mse.conv1.weight'
+        ].shape[0]
         td_reduction = side_dim // hidden
 
     preset = match_arch_preset(embed_dims, num_layers, patch_size, img_size)
-    arch = preset or dict(embed_dims=embed_dims, num_layers=num_layers, num_heads=max(embed_dims // 64, 1),
-                          patch_size=patch_size)
+    arch = preset or dict(
+        embed_dims=embed_dims,
+        num_layers=num_layers,
+        num_heads=max(embed_dims // 64, 1),
+        patch_size=patch_size,
+    )
     return dict(
         arch=arch,
         embed_dims=int(embed_dims),
@@ -185,17 +226,28 @@ def infer_official_config(state: Mapping) -> Dict:
 
 def describe_config(info: Mapping) -> str:
     """One line naming the architecture :func:`infer_official_config` found."""
-    arch = info['arch'] if isinstance(info['arch'], str) else (
-        f"custom ViT (width {info['embed_dims']}, {info['num_layers']} blocks, patch {info['patch_size']})")
+    arch = (
+        info['arch']
+        if isinstance(info['arch'], str)
+        else (
+            f'custom ViT (width {info["embed_dims"]}, {info["num_layers"]} blocks, patch {info["patch_size"]})'
+        )
+    )
     n = info['num_local_frames']
     parts = [
-        f"backbone {arch} at {info['img_size']}x{info['img_size']}",
-        f"side width {info['side_dim']}",
-        f"SME-Adapter {'on, n = ' + str(n) + ' local frames' if info['use_sme'] else 'off (any n)'}",
-        'TD-Adapter ' + ('off' if not info['use_td'] else 'on' if info['td_layers'] is None else
-                         f"on in blocks {info['td_layers']}") + (
-                             f", reduction {info['td_reduction']}" if info['use_td'] else ''),
-        f"{info['num_classes']} classes",
+        f'backbone {arch} at {info["img_size"]}x{info["img_size"]}',
+        f'side width {info["side_dim"]}',
+        f'SME-Adapter {"on, n = " + str(n) + " local frames" if info["use_sme"] else "off (any n)"}',
+        'TD-Adapter '
+        + (
+            'off'
+            if not info['use_td']
+            else 'on'
+            if info['td_layers'] is None
+            else f'on in blocks {info["td_layers"]}'
+        )
+        + (f', reduction {info["td_reduction"]}' if info['use_td'] else ''),
+        f'{info["num_classes"]} classes',
     ]
     return ', '.join(parts) + '; T (frames) is not stored in the weights.'
 
@@ -231,12 +283,16 @@ def convert_official_state_dict(state: Mapping) -> Dict[str, torch.Tensor]:
         else:
             unknown.append(key)
     if unknown:
-        raise CheckpointFormatError(f'{len(unknown)} keys of the checkpoint are not part of TDS-CLIP as released: '
-                                    f'{unknown[:10]}{" ..." if len(unknown) > 10 else ""}.')
+        raise CheckpointFormatError(
+            f'{len(unknown)} keys of the checkpoint are not part of TDS-CLIP as released: '
+            f'{unknown[:10]}{" ..." if len(unknown) > 10 else ""}.'
+        )
     missing = sorted(expected_recognizer_keys(info) - set(out))
     if missing:
-        raise CheckpointFormatError(f'The checkpoint lacks {len(missing)} keys that its architecture needs: '
-                                    f'{missing[:10]}{" ..." if len(missing) > 10 else ""}.')
+        raise CheckpointFormatError(
+            f'The checkpoint lacks {len(missing)} keys that its architecture needs: '
+            f'{missing[:10]}{" ..." if len(missing) > 10 else ""}.'
+        )
     return out
 
 
@@ -244,8 +300,12 @@ def expected_recognizer_keys(info: Mapping) -> set:
     """Our recognizer's state-dict keys for an architecture from :func:`infer_official_config`."""
     bn = ('weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked')
     affine = ('weight', 'bias')
-    keys = {'backbone.conv1.weight', 'backbone.class_embedding', 'backbone.positional_embedding',
-            'neck.pos_embed'}
+    keys = {
+        'backbone.conv1.weight',
+        'backbone.class_embedding',
+        'backbone.positional_embedding',
+        'neck.pos_embed',
+    }
     keys |= {f'backbone.ln_pre.{s}' for s in affine}
     keys |= {f'neck.stem_conv.{s}' for s in affine} | {f'neck.stem_norm.{s}' for s in bn}
     keys |= {f'neck.post_norm.{s}' for s in bn} | {f'cls_head.fc_cls.{s}' for s in affine}
@@ -255,20 +315,29 @@ def expected_recognizer_keys(info: Mapping) -> set:
     for i in range(info['num_layers']):
         block = f'backbone.transformer.resblocks.{i}.'
         keys |= {block + 'attn.in_proj_weight', block + 'attn.in_proj_bias'}
-        keys |= {f'{block}{m}.{s}' for m in ('ln_1', 'ln_2', 'attn.out_proj', 'mlp.c_fc', 'mlp.c_proj') for s in affine}
+        keys |= {
+            f'{block}{m}.{s}'
+            for m in ('ln_1', 'ln_2', 'attn.out_proj', 'mlp.c_fc', 'mlp.c_proj')
+            for s in affine
+        }
         keys |= {f'neck.projections.{i}.{m}.{s}' for m in ('norm', 'linear') for s in affine}
         side = f'neck.blocks.{i}.'
         keys |= {side + 'attn.in_proj_weight', side + 'attn.in_proj_bias'}
         keys |= {f'{side}{m}.{s}' for m in ('bn_1', 'bn_2') for s in bn}
-        keys |= {f'{side}{m}.{s}' for m in ('conv.0', 'conv.1', 'conv.2', 'ln_1', 'attn.out_proj', 'mlp.fc1',
-                                            'mlp.fc2') for s in affine}
+        keys |= {
+            f'{side}{m}.{s}'
+            for m in ('conv.0', 'conv.1', 'conv.2', 'ln_1', 'attn.out_proj', 'mlp.fc1', 'mlp.fc2')
+            for s in affine
+        }
         if info['use_td'] and i in td_layers:
             keys |= {f'{side}td_adapter.conv1.weight', f'{side}td_adapter.conv2.weight'}
             keys |= {f'{side}td_adapter.{m}.{s}' for m in ('bn1', 'bn2') for s in bn}
     return keys
 
 
-def recognizer_model_config(info: Mapping, num_frames: int = 8, num_local_frames: Optional[int] = None) -> Dict:
+def recognizer_model_config(
+    info: Mapping, num_frames: int = 8, num_local_frames: Optional[int] = None
+) -> Dict:
     """A ``TDSCLIPRecognizer`` model config for an inferred architecture.
 
     Args:
@@ -278,8 +347,14 @@ def recognizer_model_config(info: Mapping, num_frames: int = 8, num_local_frames
             SME-Adapter); defaults to 1 then.
     """
     n = info['num_local_frames'] or num_local_frames or 1
-    neck = dict(type='TDSSideNetwork', num_frames=num_frames, num_local_frames=n, side_dim=info['side_dim'],
-                use_td=info['use_td'], use_sme=info['use_sme'])
+    neck = dict(
+        type='TDSSideNetwork',
+        num_frames=num_frames,
+        num_local_frames=n,
+        side_dim=info['side_dim'],
+        use_td=info['use_td'],
+        use_sme=info['use_sme'],
+    )
     if info['use_td']:
         neck.update(td_reduction=info['td_reduction'])
         if info['td_layers'] is not None:
@@ -288,9 +363,16 @@ def recognizer_model_config(info: Mapping, num_frames: int = 8, num_local_frames
         type='TDSCLIPRecognizer',
         backbone=dict(type='FrozenCLIPViT', arch=info['arch'], img_size=info['img_size']),
         neck=neck,
-        cls_head=dict(type='TDSHead', num_classes=info['num_classes'], in_channels=info['side_dim']),
-        data_preprocessor=dict(type='ActionDataPreprocessor', mean=[122.770938, 116.7460125, 104.09373615],
-                               std=[68.5005327, 66.6321579, 70.32316305], format_shape='NCTHW'))
+        cls_head=dict(
+            type='TDSHead', num_classes=info['num_classes'], in_channels=info['side_dim']
+        ),
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor',
+            mean=[122.770938, 116.7460125, 104.09373615],
+            std=[68.5005327, 66.6321579, 70.32316305],
+            format_shape='NCTHW',
+        ),
+    )
 
 
 def config_mismatches(info: Mapping, model_cfg: Mapping) -> List[str]:
@@ -307,7 +389,9 @@ def config_mismatches(info: Mapping, model_cfg: Mapping) -> List[str]:
     head = model_cfg.get('cls_head', {}) or {}
     problems = []
     if backbone.get('type', 'FrozenCLIPViT') != 'FrozenCLIPViT':
-        problems.append(f"backbone type: config {backbone.get('type')}, weights FrozenCLIPViT (OpenAI layout)")
+        problems.append(
+            f'backbone type: config {backbone.get("type")}, weights FrozenCLIPViT (OpenAI layout)'
+        )
     arch = backbone.get('arch', 'ViT-B/16')
     if isinstance(arch, str):
         preset = ARCH_PRESETS.get(arch)
@@ -317,21 +401,32 @@ def config_mismatches(info: Mapping, model_cfg: Mapping) -> List[str]:
     else:
         dims = dict(arch)
     img_size = backbone.get('img_size') or dims.get('img_size', 224)
-    for name, want in (('embed_dims', info['embed_dims']), ('num_layers', info['num_layers']),
-                       ('patch_size', info['patch_size'])):
+    for name, want in (
+        ('embed_dims', info['embed_dims']),
+        ('num_layers', info['num_layers']),
+        ('patch_size', info['patch_size']),
+    ):
         if dims.get(name) != want:
             problems.append(f'backbone {name}: config {dims.get(name)}, weights {want}')
     if img_size != info['img_size']:
-        problems.append(f'backbone img_size: config {img_size}, weights {info["img_size"]} (positional '
-                        'embeddings; the side position embedding cannot be resized)')
+        problems.append(
+            f'backbone img_size: config {img_size}, weights {info["img_size"]} (positional '
+            'embeddings; the side position embedding cannot be resized)'
+        )
     checks = [
         ('neck.side_dim', neck.get('side_dim', 320), info['side_dim']),
-        ('neck.use_sme', neck.get('use_sme', True) and neck.get('num_local_frames', 5) > 1, info['use_sme']),
+        (
+            'neck.use_sme',
+            neck.get('use_sme', True) and neck.get('num_local_frames', 5) > 1,
+            info['use_sme'],
+        ),
         ('neck.use_td', neck.get('use_td', True), info['use_td']),
         ('cls_head.num_classes', head.get('num_classes'), info['num_classes']),
     ]
     if info['use_sme']:
-        checks.append(('neck.num_local_frames', neck.get('num_local_frames', 5), info['num_local_frames']))
+        checks.append(
+            ('neck.num_local_frames', neck.get('num_local_frames', 5), info['num_local_frames'])
+        )
     if info['use_td']:
         checks.append(('neck.td_reduction', neck.get('td_reduction', 16), info['td_reduction']))
         checks.append(('neck.td_layers', neck.get('td_layers'), info['td_layers']))
@@ -359,9 +454,13 @@ def convert_clip_weights(path: str) -> Dict[str, torch.Tensor]:
         CheckpointFormatError: when the file holds no CLIP visual tower.
     """
     state = extract_visual_state_dict(read_weight_file(path))
-    if 'conv1.weight' not in state or not any(k.startswith('transformer.resblocks.') for k in state):
-        raise CheckpointFormatError(f'{path} holds no CLIP visual tower (no conv1.weight / '
-                                    'transformer.resblocks.* after removing visual. and module.).')
+    if 'conv1.weight' not in state or not any(
+        k.startswith('transformer.resblocks.') for k in state
+    ):
+        raise CheckpointFormatError(
+            f'{path} holds no CLIP visual tower (no conv1.weight / '
+            'transformer.resblocks.* after removing visual. and module.).'
+        )
     return state
 
 
@@ -370,7 +469,12 @@ def describe_clip_state_dict(state: Mapping[str, torch.Tensor]) -> Dict:
     conv1 = state['conv1.weight']
     width, patch = int(conv1.shape[0]), int(conv1.shape[-1])
     depth = len(_indices(state, 'transformer.resblocks.'))
-    grid = int(round((state['positional_embedding'].shape[0] - 1)**0.5))
+    grid = int(round((state['positional_embedding'].shape[0] - 1) ** 0.5))
     img_size = grid * patch
-    return dict(embed_dims=width, num_layers=depth, patch_size=patch, img_size=img_size,
-                arch=match_arch_preset(width, depth, patch, img_size))
+    return dict(
+        embed_dims=width,
+        num_layers=depth,
+        patch_size=patch,
+        img_size=img_size,
+        arch=match_arch_preset(width, depth, patch, img_size),
+    )

@@ -1,13 +1,13 @@
 """The TDS-CLIP recognizer: a frozen CLIP tower, a trainable side network, a head."""
+
 from typing import Dict, List, Optional, Tuple
 
 import torch
-from mmengine.config import ConfigDict
-
 from mmaction.models.recognizers.base import BaseRecognizer
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 from mmaction.utils import ConfigType, OptConfigType, SampleList
+from mmengine.config import ConfigDict
 
 BACKBONE_GEOMETRY = ('in_channels', 'num_layers', 'patch_size', 'grid_size')
 
@@ -44,28 +44,47 @@ class TDSCLIPRecognizer(BaseRecognizer):
         data_preprocessor: Normalisation config.
     """
 
-    def __init__(self,
-                 backbone: ConfigType,
-                 neck: ConfigType,
-                 cls_head: OptConfigType = None,
-                 train_cfg: OptConfigType = None,
-                 test_cfg: OptConfigType = None,
-                 data_preprocessor: OptConfigType = None) -> None:
-        super().__init__(backbone=backbone, cls_head=cls_head, neck=None, train_cfg=train_cfg,
-                         test_cfg=test_cfg, data_preprocessor=data_preprocessor)
+    def __init__(
+        self,
+        backbone: ConfigType,
+        neck: ConfigType,
+        cls_head: OptConfigType = None,
+        train_cfg: OptConfigType = None,
+        test_cfg: OptConfigType = None,
+        data_preprocessor: OptConfigType = None,
+    ) -> None:
+        super().__init__(
+            backbone=backbone,
+            cls_head=cls_head,
+            neck=None,
+            train_cfg=train_cfg,
+            test_cfg=test_cfg,
+            data_preprocessor=data_preprocessor,
+        )
         neck = ConfigDict(neck)
-        geometry = dict(in_channels=self.backbone.embed_dims, num_layers=self.backbone.num_layers,
-                        patch_size=self.backbone.patch_size, grid_size=tuple(self.backbone.grid_size))
+        geometry = dict(
+            in_channels=self.backbone.embed_dims,
+            num_layers=self.backbone.num_layers,
+            patch_size=self.backbone.patch_size,
+            grid_size=tuple(self.backbone.grid_size),
+        )
         for key, value in geometry.items():
             given = neck.get(key)
             if given is not None and (tuple(given) if key == 'grid_size' else given) != value:
-                raise ValueError(f'model.neck.{key}={given} disagrees with the backbone ({value}); '
-                                 'leave it out, it is read from the backbone.')
+                raise ValueError(
+                    f'model.neck.{key}={given} disagrees with the backbone ({value}); '
+                    'leave it out, it is read from the backbone.'
+                )
             neck[key] = value
         self.neck = MODELS.build(neck)
-        if self.with_cls_head and getattr(self.cls_head, 'in_channels', None) not in (None, self.neck.side_dim):
-            raise ValueError(f'model.cls_head.in_channels={self.cls_head.in_channels} does not match the '
-                             f'side width model.neck.side_dim={self.neck.side_dim}.')
+        if self.with_cls_head and getattr(self.cls_head, 'in_channels', None) not in (
+            None,
+            self.neck.side_dim,
+        ):
+            raise ValueError(
+                f'model.cls_head.in_channels={self.cls_head.in_channels} does not match the '
+                f'side width model.neck.side_dim={self.neck.side_dim}.'
+            )
 
     @property
     def frames_per_view(self) -> int:
@@ -83,11 +102,13 @@ class TDSCLIPRecognizer(BaseRecognizer):
         features = self.backbone(self.centre_frames(frames), out_layers=self.neck.side_layers)
         return self.neck(frames, features)
 
-    def extract_feat(self,
-                     inputs: torch.Tensor,
-                     stage: str = 'neck',
-                     data_samples: Optional[SampleList] = None,
-                     test_mode: bool = False) -> Tuple[torch.Tensor, Dict]:
+    def extract_feat(
+        self,
+        inputs: torch.Tensor,
+        stage: str = 'neck',
+        data_samples: Optional[SampleList] = None,
+        test_mode: bool = False,
+    ) -> Tuple[torch.Tensor, Dict]:
         """Features of every view.
 
         Args:
@@ -98,8 +119,10 @@ class TDSCLIPRecognizer(BaseRecognizer):
             the kwargs for the head.
         """
         if inputs.dim() != 6:
-            raise ValueError(f'TDSCLIPRecognizer expects inputs (B, V, 3, T*n, H, W), got '
-                             f'{tuple(inputs.shape)}; use FormatShape(input_format="NCTHW").')
+            raise ValueError(
+                f'TDSCLIPRecognizer expects inputs (B, V, 3, T*n, H, W), got '
+                f'{tuple(inputs.shape)}; use FormatShape(input_format="NCTHW").'
+            )
         frames = inputs.flatten(0, 1)
         chunk = (self.test_cfg or {}).get('max_testing_views') if test_mode else None
         if chunk:
@@ -122,8 +145,10 @@ class TDSCLIPRecognizer(BaseRecognizer):
             if labels.numel() == 1:
                 labels = labels.expand(num_views)
             elif labels.numel() != num_views:
-                raise ValueError(f'A sample with {num_views} views carries {labels.numel()} labels; '
-                                 'give one label, or one per view.')
+                raise ValueError(
+                    f'A sample with {num_views} views carries {labels.numel()} labels; '
+                    'give one label, or one per view.'
+                )
             for label in labels:
                 view = ActionDataSample()
                 view.set_gt_label(label.reshape(1))

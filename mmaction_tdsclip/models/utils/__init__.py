@@ -1,8 +1,19 @@
 """Model surgery: inserting adapters into existing backbones from a config."""
-from .adapter_insertion import (LAYOUTS, AdapterInsertedBackbone, InsertedAdapter, init_identity,
-                                insert_adapters, match_module_names)
+
+from .adapter_insertion import (
+    LAYOUTS,
+    AdapterInsertedBackbone,
+    InsertedAdapter,
+    init_identity,
+    insert_adapters,
+    match_module_names,
+)
 
 __all__ = [
-    'LAYOUTS', 'AdapterInsertedBackbone', 'InsertedAdapter', 'init_identity', 'insert_adapters',
-    'match_module_names'
+    'LAYOUTS',
+    'AdapterInsertedBackbone',
+    'InsertedAdapter',
+    'init_identity',
+    'insert_adapters',
+    'match_module_names',
 ]

@@ -5,6 +5,7 @@ converts the host module's output layout to it and back, and runs as a forward
 hook of the host, so the host's parameter names (and pretrained checkpoints)
 are untouched.
 """
+
 import copy
 import fnmatch
 import math
@@ -13,9 +14,8 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
-from mmengine.model import BaseModule
-
 from mmaction.registry import MODELS
+from mmengine.model import BaseModule
 
 from ..adapters import TDAdapter
 
@@ -47,7 +47,8 @@ def match_module_names(model: nn.Module, pattern: str) -> List[str]:
         return [name for name in names if regex.fullmatch(name)]
     parts = pattern.split('.')
     return [
-        name for name in names
+        name
+        for name in names
         if len(name.split('.')) == len(parts)
         and all(fnmatch.fnmatchcase(seg, pat) for seg, pat in zip(name.split('.'), parts))
     ]
@@ -79,7 +80,9 @@ def init_identity(adapter: nn.Module) -> None:
     own side network initialises BatchNorm to weight 1, bias 0.
     """
     if not isinstance(adapter, TDAdapter):
-        raise TypeError(f'identity_init is defined for TDAdapter only, not {type(adapter).__name__}.')
+        raise TypeError(
+            f'identity_init is defined for TDAdapter only, not {type(adapter).__name__}.'
+        )
     nn.init.zeros_(adapter.bn2.weight)
     nn.init.zeros_(adapter.bn2.bias)
 
@@ -112,21 +115,25 @@ class InsertedAdapter(nn.Module):
         identity_init: Re-apply :func:`init_identity` in ``init_weights``.
     """
 
-    def __init__(self,
-                 adapter: nn.Module,
-                 name: str,
-                 layout: str,
-                 num_frames: Optional[int] = None,
-                 num_extra_tokens: int = 0,
-                 grid_size: Optional[Tuple[int, int]] = None,
-                 token_order: str = 'tn',
-                 identity_init: bool = False) -> None:
+    def __init__(
+        self,
+        adapter: nn.Module,
+        name: str,
+        layout: str,
+        num_frames: Optional[int] = None,
+        num_extra_tokens: int = 0,
+        grid_size: Optional[Tuple[int, int]] = None,
+        token_order: str = 'tn',
+        identity_init: bool = False,
+    ) -> None:
         super().__init__()
         if layout not in LAYOUTS:
             raise ValueError(f'Adapter after {name!r}: layout={layout!r} is not one of {LAYOUTS}.')
         if layout != 'NCTHW' and not num_frames:
-            raise ValueError(f'Adapter after {name!r}: layout {layout!r} needs num_frames (it could not be '
-                             'read from the backbone).')
+            raise ValueError(
+                f'Adapter after {name!r}: layout {layout!r} needs num_frames (it could not be '
+                'read from the backbone).'
+            )
         if token_order not in TOKEN_ORDERS:
             raise ValueError(f'token_order={token_order!r} is not one of {TOKEN_ORDERS}.')
         self.adapter = adapter
@@ -148,26 +155,34 @@ class InsertedAdapter(nn.Module):
     def _grid(self, num_patches: int) -> Tuple[int, int]:
         if self.grid_size is not None:
             if self.grid_size[0] * self.grid_size[1] != num_patches:
-                raise ValueError(f'Adapter after {self.name!r}: grid_size {self.grid_size} does not hold '
-                                 f'{num_patches} patch tokens.')
+                raise ValueError(
+                    f'Adapter after {self.name!r}: grid_size {self.grid_size} does not hold '
+                    f'{num_patches} patch tokens.'
+                )
             return self.grid_size
         side = math.isqrt(num_patches)
         if side * side != num_patches:
-            raise ValueError(f'Adapter after {self.name!r}: {num_patches} patch tokens are not a square '
-                             'grid; set grid_size.')
+            raise ValueError(
+                f'Adapter after {self.name!r}: {num_patches} patch tokens are not a square '
+                'grid; set grid_size.'
+            )
         return side, side
 
     def _clips(self, frames: int) -> int:
         if frames % self.num_frames:
-            raise ValueError(f'Adapter after {self.name!r}: {frames} frames in the batch are not a multiple '
-                             f'of num_frames={self.num_frames}.')
+            raise ValueError(
+                f'Adapter after {self.name!r}: {frames} frames in the batch are not a multiple '
+                f'of num_frames={self.num_frames}.'
+            )
         return frames // self.num_frames
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the adapter to the host output ``x`` (in ``layout``); same shape out."""
         if not isinstance(x, torch.Tensor):
-            raise TypeError(f'Adapter after {self.name!r}: the module returns a {type(x).__name__}, '
-                            'not a tensor; insert the adapter after a submodule that returns one.')
+            raise TypeError(
+                f'Adapter after {self.name!r}: the module returns a {type(x).__name__}, '
+                'not a tensor; insert the adapter after a submodule that returns one.'
+            )
         T, E = self.num_frames, self.num_extra_tokens
         if self.layout == 'NCTHW':
             return self.adapter(x)
@@ -185,8 +200,9 @@ class InsertedAdapter(nn.Module):
             return torch.cat([x[:, :E], patches], dim=1)
         B, L, C = x.shape
         if (L - E) % T:
-            raise ValueError(f'Adapter after {self.name!r}: {L - E} tokens are not a multiple of '
-                             f'num_frames={T}.')
+            raise ValueError(
+                f'Adapter after {self.name!r}: {L - E} tokens are not a multiple of num_frames={T}.'
+            )
         h, w = self._grid((L - E) // T)
         if self.token_order == 'tn':
             video = x[:, E:].reshape(B, T, h, w, C).permute(0, 4, 1, 2, 3)
@@ -251,14 +267,17 @@ def insert_adapters(model: nn.Module, adapters: Sequence[Dict]) -> nn.ModuleDict
             num_extra_tokens=spec.pop('num_extra_tokens', 0),
             grid_size=spec.pop('grid_size', None),
             token_order=spec.pop('token_order', 'tn'),
-            identity_init=spec.pop('identity_init', False))
+            identity_init=spec.pop('identity_init', False),
+        )
         spec.setdefault('type', 'TDAdapter')
         for pattern in patterns:
             names = match_module_names(model, pattern)
             if not names:
                 examples = [n for n in modules if n][:12]
-                raise ValueError(f'Adapter pattern {pattern!r} matches no submodule of '
-                                 f'{type(model).__name__}; names look like {examples}.')
+                raise ValueError(
+                    f'Adapter pattern {pattern!r} matches no submodule of '
+                    f'{type(model).__name__}; names look like {examples}.'
+                )
             for name in names:
                 key = _module_key(name)
                 if key in inserted:
@@ -267,8 +286,10 @@ def insert_adapters(model: nn.Module, adapters: Sequence[Dict]) -> nn.ModuleDict
                 if 'channels' not in cfg:
                     cfg['channels'] = infer_width(modules[name])
                     if cfg['channels'] is None:
-                        raise ValueError(f'Cannot read the output width of {name!r} '
-                                         f'({type(modules[name]).__name__}); set channels in its adapter config.')
+                        raise ValueError(
+                            f'Cannot read the output width of {name!r} '
+                            f'({type(modules[name]).__name__}); set channels in its adapter config.'
+                        )
                 wrapper = InsertedAdapter(MODELS.build(cfg), name, **hosting)
                 wrapper.handle = modules[name].register_forward_hook(wrapper.hook)
                 inserted[key] = wrapper
@@ -296,10 +317,12 @@ class AdapterInsertedBackbone(BaseModule):
         init_cfg: OpenMMLab init config of the wrapper.
     """
 
-    def __init__(self,
-                 backbone: Dict,
-                 adapters: Sequence[Dict],
-                 init_cfg: Optional[Union[Dict, List[Dict]]] = None) -> None:
+    def __init__(
+        self,
+        backbone: Dict,
+        adapters: Sequence[Dict],
+        init_cfg: Optional[Union[Dict, List[Dict]]] = None,
+    ) -> None:
         super().__init__(init_cfg=init_cfg)
         if not adapters:
             raise ValueError('AdapterInsertedBackbone needs at least one adapter config.')
