@@ -10,6 +10,7 @@ Determinism: one CPU thread, no dropout, data drawn from a generator seeded
 by the sample index plus an "augmentation" from numpy's global RNG (as
 MMAction2's random transforms use), a seeded sampler, and fixed seeds.
 """
+
 import argparse
 import json
 import multiprocessing
@@ -21,12 +22,12 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
-
-import mmaction_tdsclip  # noqa: F401  (shims, registration)
 from mmaction.registry import DATASETS, HOOKS
 from mmaction.structures import ActionDataSample
 from mmengine.hooks import Hook
+from torch.utils.data import Dataset
+
+import mmaction_tdsclip  # noqa: F401  (shims, registration)
 
 NUM_SAMPLES = 6
 BATCH_SIZE = 2
@@ -55,7 +56,9 @@ class ToyClips(Dataset):
 
     def __getitem__(self, index: int) -> Dict:
         g = torch.Generator().manual_seed(index)
-        clip = torch.rand((1, 3, NUM_FRAMES * NUM_LOCAL_FRAMES, IMG_SIZE, IMG_SIZE), generator=g) * 255
+        clip = (
+            torch.rand((1, 3, NUM_FRAMES * NUM_LOCAL_FRAMES, IMG_SIZE, IMG_SIZE), generator=g) * 255
+        )
         # Make the label visible in the data so that accuracy means something.
         clip[:, index % NUM_CLASSES] *= 0.5
         if self.augment:
@@ -120,18 +123,20 @@ def _touch(path: str) -> None:
         f.write(str(os.getpid()))
 
 
-def runner_cfg(work_dir: str,
-               loop: str = 'iter',
-               max_steps: int = 12,
-               ckpt_interval: int = 4,
-               max_keep_ckpts: int = -1,
-               nan_guard: bool = True,
-               atomic: bool = True,
-               num_workers: int = 0,
-               custom_hooks: Optional[List[Dict]] = None,
-               resume: bool = False,
-               val: bool = True,
-               experiment_name: Optional[str] = None) -> Dict:
+def runner_cfg(
+    work_dir: str,
+    loop: str = 'iter',
+    max_steps: int = 12,
+    ckpt_interval: int = 4,
+    max_keep_ckpts: int = -1,
+    nan_guard: bool = True,
+    atomic: bool = True,
+    num_workers: int = 0,
+    custom_hooks: Optional[List[Dict]] = None,
+    resume: bool = False,
+    val: bool = True,
+    experiment_name: Optional[str] = None,
+) -> Dict:
     """Runner kwargs of the tiny run.
 
     Args:
@@ -157,44 +162,81 @@ def runner_cfg(work_dir: str,
         experiment_name=experiment_name or f'run_{os.getpid()}_{time.time_ns()}',
         model=dict(
             type='TDSCLIPRecognizer',
-            backbone=dict(type='FrozenCLIPViT',
-                          arch=dict(embed_dims=32, num_layers=1, num_heads=2, patch_size=8),
-                          img_size=IMG_SIZE),
-            neck=dict(type='TDSSideNetwork', num_frames=NUM_FRAMES, num_local_frames=NUM_LOCAL_FRAMES,
-                      side_dim=64),
-            cls_head=dict(type='TDSHead', num_classes=NUM_CLASSES, in_channels=64, average_clips='prob'),
-            data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3,
-                                   format_shape='NCTHW')),
-        train_dataloader=dict(batch_size=BATCH_SIZE, num_workers=num_workers,
-                              persistent_workers=False, sampler=sampler,
-                              dataset=dict(type='ToyClips')),
+            backbone=dict(
+                type='FrozenCLIPViT',
+                arch=dict(embed_dims=32, num_layers=1, num_heads=2, patch_size=8),
+                img_size=IMG_SIZE,
+            ),
+            neck=dict(
+                type='TDSSideNetwork',
+                num_frames=NUM_FRAMES,
+                num_local_frames=NUM_LOCAL_FRAMES,
+                side_dim=64,
+            ),
+            cls_head=dict(
+                type='TDSHead', num_classes=NUM_CLASSES, in_channels=64, average_clips='prob'
+            ),
+            data_preprocessor=dict(
+                type='ActionDataPreprocessor',
+                mean=[127.5] * 3,
+                std=[64.0] * 3,
+                format_shape='NCTHW',
+            ),
+        ),
+        train_dataloader=dict(
+            batch_size=BATCH_SIZE,
+            num_workers=num_workers,
+            persistent_workers=False,
+            sampler=sampler,
+            dataset=dict(type='ToyClips'),
+        ),
         train_cfg=train_cfg,
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2, weight_decay=0.05),
-                           clip_grad=dict(max_norm=1.0)),
+        optim_wrapper=dict(
+            optimizer=dict(type='AdamW', lr=1e-2, weight_decay=0.05), clip_grad=dict(max_norm=1.0)
+        ),
         # Warm-up then cosine: the scheduler state must come back on resume too.
         param_scheduler=[
             dict(type='LinearLR', start_factor=0.1, by_epoch=False, begin=0, end=warmup),
-            dict(type='CosineAnnealingLR', T_max=total_iters - warmup, by_epoch=False, begin=warmup,
-                 end=total_iters),
+            dict(
+                type='CosineAnnealingLR',
+                T_max=total_iters - warmup,
+                by_epoch=False,
+                begin=warmup,
+                end=total_iters,
+            ),
         ],
         default_hooks=dict(
-            checkpoint=dict(type='AtomicCheckpointHook' if atomic else 'CheckpointHook',
-                            interval=ckpt_interval, by_epoch=by_epoch, max_keep_ckpts=max_keep_ckpts),
-            logger=dict(type='LoggerHook', interval=1)),
+            checkpoint=dict(
+                type='AtomicCheckpointHook' if atomic else 'CheckpointHook',
+                interval=ckpt_interval,
+                by_epoch=by_epoch,
+                max_keep_ckpts=max_keep_ckpts,
+            ),
+            logger=dict(type='LoggerHook', interval=1),
+        ),
         custom_hooks=hooks + list(custom_hooks or []),
-        env_cfg=dict(cudnn_benchmark=False, mp_cfg=dict(mp_start_method='fork'),
-                     dist_cfg=dict(backend='gloo')),
+        env_cfg=dict(
+            cudnn_benchmark=False,
+            mp_cfg=dict(mp_start_method='fork'),
+            dist_cfg=dict(backend='gloo'),
+        ),
         randomness=dict(seed=0),
         default_scope='mmaction',
         resume=resume,
         load_from=None,
-        log_level='WARNING')
+        log_level='WARNING',
+    )
     if val:
-        cfg.update(val_dataloader=dict(batch_size=BATCH_SIZE, num_workers=0,
-                                       sampler=dict(type='DefaultSampler', shuffle=False),
-                                       dataset=dict(type='ToyClips', augment=False)),
-                   val_cfg=dict(type='ValLoop'),
-                   val_evaluator=dict(type='AccMetric'))
+        cfg.update(
+            val_dataloader=dict(
+                batch_size=BATCH_SIZE,
+                num_workers=0,
+                sampler=dict(type='DefaultSampler', shuffle=False),
+                dataset=dict(type='ToyClips', augment=False),
+            ),
+            val_cfg=dict(type='ValLoop'),
+            val_evaluator=dict(type='AccMetric'),
+        )
     return cfg
 
 
@@ -234,7 +276,8 @@ def start(work_dir: str, *args: str) -> multiprocessing.process.BaseProcess:
     """
     os.makedirs(work_dir, exist_ok=True)
     proc = multiprocessing.get_context('fork').Process(
-        target=_child, args=([work_dir, *args], osp.join(work_dir, 'stdout.log')), daemon=False)
+        target=_child, args=([work_dir, *args], osp.join(work_dir, 'stdout.log')), daemon=False
+    )
     proc.start()
     return proc
 
@@ -255,16 +298,25 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
     torch.set_num_threads(1)
     from mmengine.runner import Runner
+
     os.makedirs(args.work_dir, exist_ok=True)
     hooks = [dict(type='RecordHook', out_dir=args.work_dir, dump_at=args.dump_at)]
     if args.pause_at:
-        hooks.append(dict(type='PauseAtIterHook', at=args.pause_at,
-                          marker=osp.join(args.work_dir, 'paused')))
+        hooks.append(
+            dict(type='PauseAtIterHook', at=args.pause_at, marker=osp.join(args.work_dir, 'paused'))
+        )
     if args.stall_save:
         _stall_saves_of(args.stall_save, osp.join(args.work_dir, 'paused'))
-    cfg = runner_cfg(args.work_dir, loop=args.loop, max_steps=args.max_steps,
-                     ckpt_interval=args.ckpt_interval, max_keep_ckpts=args.max_keep_ckpts,
-                     num_workers=args.num_workers, custom_hooks=hooks, resume=args.resume)
+    cfg = runner_cfg(
+        args.work_dir,
+        loop=args.loop,
+        max_steps=args.max_steps,
+        ckpt_interval=args.ckpt_interval,
+        max_keep_ckpts=args.max_keep_ckpts,
+        num_workers=args.num_workers,
+        custom_hooks=hooks,
+        resume=args.resume,
+    )
     Runner(**cfg).train()
 
 

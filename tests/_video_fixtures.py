@@ -1,14 +1,14 @@
 """Tiny video fixtures and tiny-model config overrides shared by the data
 tests (plain functions; each test module wraps what it needs in a
 session-scoped fixture)."""
+
 import os
 import os.path as osp
 from typing import Dict, Sequence
 
 import numpy as np
 
-from mmaction_tdsclip.datasets.synthetic import (write_frame_folder,
-                                                 write_video)
+from mmaction_tdsclip.datasets.synthetic import write_frame_folder, write_video
 
 
 def make_broken_videos(root: str) -> Dict[str, str]:
@@ -33,15 +33,13 @@ def make_broken_videos(root: str) -> Dict[str, str]:
     paths['random'] = osp.join(root, 'random.mp4')
     with open(paths['random'], 'wb') as f:
         f.write(np.random.RandomState(0).bytes(4096))
-    for name, faststart, keep in (('truncated', False, 0.5),
-                                  ('truncated_faststart', True, 0.6)):
-        full = write_video(osp.join(root, f'{name}_full.mp4'), 40, 64, 96,
-                           faststart=faststart)
+    for name, faststart, keep in (('truncated', False, 0.5), ('truncated_faststart', True, 0.6)):
+        full = write_video(osp.join(root, f'{name}_full.mp4'), 40, 64, 96, faststart=faststart)
         with open(full, 'rb') as f:
             data = f.read()
         paths[name] = osp.join(root, f'{name}.mp4')
         with open(paths[name], 'wb') as f:
-            f.write(data[:int(len(data) * keep)])
+            f.write(data[: int(len(data) * keep)])
         os.remove(full)
     paths['two_frames'] = write_video(osp.join(root, 'two.mp4'), 2, 64, 96)
     paths['tiny'] = write_video(osp.join(root, 'tiny.mp4'), 10, 1, 1)
@@ -51,12 +49,14 @@ def make_broken_videos(root: str) -> Dict[str, str]:
     return paths
 
 
-def make_video_list(root: str,
-                    names_labels: Sequence,
-                    num_frames: int = 30,
-                    height: int = 64,
-                    width: int = 96,
-                    ann_name: str = 'ann.txt') -> str:
+def make_video_list(
+    root: str,
+    names_labels: Sequence,
+    num_frames: int = 30,
+    height: int = 64,
+    width: int = 96,
+    ann_name: str = 'ann.txt',
+) -> str:
     """Videos ``root/videos/<name>`` plus an MMAction2 video list
     ``<name> <label>`` at ``root/<ann_name>``; returns the list's path.
 
@@ -76,12 +76,14 @@ def make_video_list(root: str,
     return ann
 
 
-def make_rawframe_list(root: str,
-                       names_labels: Sequence,
-                       num_frames: int = 30,
-                       height: int = 64,
-                       width: int = 96,
-                       ann_name: str = 'ann.txt') -> str:
+def make_rawframe_list(
+    root: str,
+    names_labels: Sequence,
+    num_frames: int = 30,
+    height: int = 64,
+    width: int = 96,
+    ann_name: str = 'ann.txt',
+) -> str:
     """SSv1-style frame folders ``root/frames/<name>/{:05}.jpg`` (from 1)
     plus a list ``<name> <num_frames> <label>``; returns the list's path."""
     frame_root = osp.join(root, 'frames')
@@ -123,7 +125,9 @@ def make_tiny(cfg):
     (non-AMP) optimisation, and 32-pixel pipelines."""
     cfg.model.backbone.update(
         arch=dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=16),
-        img_size=32, pretrained=None)
+        img_size=32,
+        pretrained=None,
+    )
     cfg.model.neck.side_dim = 64
     cfg.model.cls_head.in_channels = 64
     cfg.optim_wrapper.type = 'OptimWrapper'

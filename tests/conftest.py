@@ -1,5 +1,6 @@
 """Shared fixtures: paths, a subprocess environment and a real mmengine
 checkpoint written by a tiny training run."""
+
 import os
 import socket
 import sys
@@ -37,9 +38,7 @@ def subprocess_env() -> Dict[str, str]:
     on PATH (``mim``, ``python`` and the dist scripts resolve to the venv),
     and never the switch that turns off torch's weights_only protection."""
     env = dict(os.environ)
-    env['PATH'] = os.pathsep.join(
-        [str(Path(sys.executable).parent),
-         env.get('PATH', '')])
+    env['PATH'] = os.pathsep.join([str(Path(sys.executable).parent), env.get('PATH', '')])
     env.pop('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', None)
     env['PYTHONUNBUFFERED'] = '1'
     return env
@@ -47,6 +46,7 @@ def subprocess_env() -> Dict[str, str]:
 
 class MMEngineCheckpoint(NamedTuple):
     """A checkpoint saved by ``mmengine.runner.Runner`` and what it holds."""
+
     path: Path
     state_dict: Dict[str, torch.Tensor]
     loss_history: np.ndarray
@@ -63,7 +63,6 @@ def _build_toy_runner(work_dir: Path, max_epochs: int, name: str):
     from torch.utils.data import Dataset
 
     class ToyModel(BaseModel):
-
         def __init__(self) -> None:
             super().__init__()
             self.fc = nn.Linear(4, 3)
@@ -76,7 +75,6 @@ def _build_toy_runner(work_dir: Path, max_epochs: int, name: str):
             return out
 
     class ToyData(Dataset):
-
         def __len__(self) -> int:
             return 8
 
@@ -92,20 +90,27 @@ def _build_toy_runner(work_dir: Path, max_epochs: int, name: str):
             dataset=ToyData(),
             sampler=dict(type='DefaultSampler', shuffle=True),
             batch_size=4,
-            num_workers=0),
+            num_workers=0,
+        ),
         optim_wrapper=dict(optimizer=dict(type='AdamW', lr=0.01)),
         param_scheduler=[
-            dict(type='LinearLR', start_factor=0.1, by_epoch=True,
-                 begin=0, end=1),
-            dict(type='CosineAnnealingLR', by_epoch=True, begin=1,
-                 end=max_epochs, T_max=max_epochs - 1)
+            dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1),
+            dict(
+                type='CosineAnnealingLR',
+                by_epoch=True,
+                begin=1,
+                end=max_epochs,
+                T_max=max_epochs - 1,
+            ),
         ],
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         default_hooks=dict(
             checkpoint=dict(type='CheckpointHook', interval=1),
-            logger=dict(type='LoggerHook', interval=1)),
+            logger=dict(type='LoggerHook', interval=1),
+        ),
         randomness=dict(seed=0),
-        log_level='WARNING')
+        log_level='WARNING',
+    )
 
 
 @pytest.fixture(scope='session')
@@ -124,10 +129,8 @@ def mmengine_checkpoint(tmp_path_factory) -> MMEngineCheckpoint:
     loss_history, _ = runner.message_hub.get_scalar('train/loss').data
     return MMEngineCheckpoint(
         path=work_dir / 'epoch_2.pth',
-        state_dict={
-            k: v.detach().clone()
-            for k, v in runner.model.state_dict().items()
-        },
+        state_dict={k: v.detach().clone() for k, v in runner.model.state_dict().items()},
         loss_history=np.array(loss_history),
         epoch=runner.epoch,
-        iter=runner.iter)
+        iter=runner.iter,
+    )

@@ -15,6 +15,7 @@ Input: CLIP-normalised clips ``(B, 3, T*n, H, W)`` holding T windows of n
 consecutive frames, segment-major (frame ``j`` of segment ``t`` at index
 ``t*n + j``). Output: logits ``(B, num_classes)``.
 """
+
 from collections import OrderedDict
 
 import torch
@@ -35,11 +36,15 @@ class ResidualAttentionBlock(nn.Module):
         super().__init__()
         self.attn = nn.MultiheadAttention(width, heads)
         self.ln_1 = nn.LayerNorm(width)
-        self.mlp = nn.Sequential(OrderedDict([
-            ('c_fc', nn.Linear(width, 4 * width)),
-            ('gelu', QuickGELU()),
-            ('c_proj', nn.Linear(4 * width, width)),
-        ]))
+        self.mlp = nn.Sequential(
+            OrderedDict(
+                [
+                    ('c_fc', nn.Linear(width, 4 * width)),
+                    ('gelu', QuickGELU()),
+                    ('c_proj', nn.Linear(4 * width, width)),
+                ]
+            )
+        )
         self.ln_2 = nn.LayerNorm(width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -145,7 +150,7 @@ class SideBlock(nn.Module):
 
         updated = []
         for t in range(T):
-            seq = torch.cat([shifted[:, t:t + 1], x[:, t] + pos], dim=1)  # (B, N+1, D)
+            seq = torch.cat([shifted[:, t : t + 1], x[:, t] + pos], dim=1)  # (B, N+1, D)
             u = self.ln_1(seq).transpose(0, 1)  # (N+1, B, D)
             out = self.attn(u[1:], u, u, need_weights=False)[0].transpose(0, 1)
             updated.append(x[:, t] + out)
@@ -158,22 +163,47 @@ class SideBlock(nn.Module):
 class Transformer(nn.Module):
     """CLIP's ``resblocks`` plus the side network's per-layer parts."""
 
-    def __init__(self, width: int, layers: int, heads: int, side_width: int, side_heads: int, grid: int,
-                 use_td: bool) -> None:
+    def __init__(
+        self,
+        width: int,
+        layers: int,
+        heads: int,
+        side_width: int,
+        side_heads: int,
+        grid: int,
+        use_td: bool,
+    ) -> None:
         super().__init__()
-        self.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads) for _ in range(layers)])
+        self.resblocks = nn.Sequential(
+            *[ResidualAttentionBlock(width, heads) for _ in range(layers)]
+        )
         self.side_lns = nn.ModuleList([nn.LayerNorm(width) for _ in range(layers)])
         self.side_linears = nn.ModuleList([nn.Linear(width, side_width) for _ in range(layers)])
-        self.side_spatial_position_embeddings = nn.Parameter(0.01 * torch.randn(grid * grid, side_width))
+        self.side_spatial_position_embeddings = nn.Parameter(
+            0.01 * torch.randn(grid * grid, side_width)
+        )
         self.side_transformer = nn.ModuleList(
-            [SideBlock(side_width, side_heads, grid, use_td) for _ in range(layers)])
+            [SideBlock(side_width, side_heads, grid, use_td) for _ in range(layers)]
+        )
 
 
 class VisionTransformer(nn.Module):
     """Frozen CLIP tower and TDS side network (the authors' ``visual``)."""
 
-    def __init__(self, width: int, layers: int, heads: int, patch_size: int, img_size: int, num_frames: int,
-                 num_local_frames: int, side_width: int, use_td: bool, use_sme: bool, beta: float) -> None:
+    def __init__(
+        self,
+        width: int,
+        layers: int,
+        heads: int,
+        patch_size: int,
+        img_size: int,
+        num_frames: int,
+        num_local_frames: int,
+        side_width: int,
+        use_td: bool,
+        use_sme: bool,
+        beta: float,
+    ) -> None:
         super().__init__()
         grid = img_size // patch_size
         self.grid = grid
@@ -185,9 +215,14 @@ class VisionTransformer(nn.Module):
         self.class_embedding = nn.Parameter(width**-0.5 * torch.randn(width))
         self.positional_embedding = nn.Parameter(width**-0.5 * torch.randn(grid * grid + 1, width))
         self.ln_pre = nn.LayerNorm(width)
-        self.transformer = Transformer(width, layers, heads, side_width, side_width // 64 or 1, grid, use_td)
-        patch3d = dict(kernel_size=(3, patch_size, patch_size), stride=(1, patch_size, patch_size),
-                       padding=(1, 1, 1))
+        self.transformer = Transformer(
+            width, layers, heads, side_width, side_width // 64 or 1, grid, use_td
+        )
+        patch3d = dict(
+            kernel_size=(3, patch_size, patch_size),
+            stride=(1, patch_size, patch_size),
+            padding=(1, 1, 1),
+        )
         self.side_conv1 = nn.Conv3d(3, side_width, **patch3d)
         self.side_pre_bn3d = nn.BatchNorm3d(side_width)
         if use_sme:
@@ -206,9 +241,14 @@ class VisionTransformer(nn.Module):
         for block in self.transformer.side_transformer:
             nn.init.normal_(block.attn.in_proj_weight, std=side_width**-0.5)
             nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
-            nn.init.normal_(block.mlp.fc1.weight, std=(2 * side_width)**-0.5)
+            nn.init.normal_(block.mlp.fc1.weight, std=(2 * side_width) ** -0.5)
             nn.init.normal_(block.mlp.fc2.weight, std=proj_std)
-            for bias in (block.attn.in_proj_bias, block.attn.out_proj.bias, block.mlp.fc1.bias, block.mlp.fc2.bias):
+            for bias in (
+                block.attn.in_proj_bias,
+                block.attn.out_proj.bias,
+                block.mlp.fc1.bias,
+                block.mlp.fc2.bias,
+            ):
                 nn.init.zeros_(bias)
 
     def clip_layers(self, images: torch.Tensor) -> list:
@@ -245,11 +285,11 @@ class VisionTransformer(nn.Module):
             layers = self.clip_layers(images)
 
         pos = self.transformer.side_spatial_position_embeddings
-        for l, z in enumerate(layers):
+        for layer_idx, z in enumerate(layers):
             z = z.reshape(B, T, z.shape[1], z.shape[2])
-            z = self.transformer.side_linears[l](self.transformer.side_lns[l](z))
+            z = self.transformer.side_linears[layer_idx](self.transformer.side_lns[layer_idx](z))
             x = 0.5 * x + 0.5 * z[:, :, 1:]
-            x = self.transformer.side_transformer[l](x, z[:, :, 0], pos)
+            x = self.transformer.side_transformer[layer_idx](x, z[:, :, 0], pos)
 
         out = self.side_post_bn(tokens_to_map(x, self.grid))
         return out.mean(dim=(2, 3, 4))
@@ -269,14 +309,37 @@ class AuthorsTDSCLIP(nn.Module):
         beta: Weight of the SME-Adapter.
     """
 
-    def __init__(self, width: int = 768, layers: int = 12, heads: int = 12, patch_size: int = 16,
-                 img_size: int = 224, num_frames: int = 8, num_local_frames: int = 5, side_width: int = 320,
-                 num_classes: int = 174, use_td: bool = True, use_sme: bool = True, beta: float = 0.5) -> None:
+    def __init__(
+        self,
+        width: int = 768,
+        layers: int = 12,
+        heads: int = 12,
+        patch_size: int = 16,
+        img_size: int = 224,
+        num_frames: int = 8,
+        num_local_frames: int = 5,
+        side_width: int = 320,
+        num_classes: int = 174,
+        use_td: bool = True,
+        use_sme: bool = True,
+        beta: float = 0.5,
+    ) -> None:
         super().__init__()
         if use_sme and num_local_frames < 2:
             raise ValueError('use_sme needs at least 2 local frames.')
-        self.visual = VisionTransformer(width, layers, heads, patch_size, img_size, num_frames, num_local_frames,
-                                        side_width, use_td, use_sme, beta)
+        self.visual = VisionTransformer(
+            width,
+            layers,
+            heads,
+            patch_size,
+            img_size,
+            num_frames,
+            num_local_frames,
+            side_width,
+            use_td,
+            use_sme,
+            beta,
+        )
         self.fc = nn.Linear(side_width, num_classes)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
@@ -295,7 +358,7 @@ def randomize_(model: nn.Module, generator: torch.Generator) -> nn.Module:
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() >= 2:
-                p.copy_(torch.randn(p.shape, generator=generator) * p[0].numel()**-0.5)
+                p.copy_(torch.randn(p.shape, generator=generator) * p[0].numel() ** -0.5)
             else:
                 noise = torch.randn(p.shape, generator=generator) * 0.2
                 p.copy_(noise + 1.0 if name.endswith('weight') else noise)

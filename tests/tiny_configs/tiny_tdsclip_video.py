@@ -1,6 +1,6 @@
 # Tiny TDS-CLIP config for CPU tests of the stock tools (mim train/test,
 # dist_train.sh/dist_test.sh). Paths are relative to the working directory:
-# the tests write tiny_data/ there (see tests/test_stock_tools.py).
+# the tests write tiny_data/ there (see tests/tools/test_stock_tools.py).
 _base_ = ['../../configs/_base_/default_runtime.py']
 
 num_segments = 2  # T
@@ -14,7 +14,8 @@ model = dict(
         type='FrozenCLIPViT',
         arch=dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=16),
         pretrained=None,
-        img_size=img_size),
+        img_size=img_size,
+    ),
     neck=dict(
         type='TDSSideNetwork',
         num_frames=num_segments,
@@ -25,19 +26,23 @@ model = dict(
         use_td=True,
         use_sme=True,
         td_mode='pool',
-        td_pool_kernel=3),
+        td_pool_kernel=3,
+    ),
     cls_head=dict(
         type='TDSHead',
         num_classes=3,
         in_channels=64,
         dropout_ratio=0.0,
         label_smooth_eps=0.1,
-        average_clips='prob'),
+        average_clips='prob',
+    ),
     data_preprocessor=dict(
         type='ActionDataPreprocessor',
         mean=[122.770938, 116.7460125, 104.09373615],
         std=[68.5005327, 66.6321579, 70.32316305],
-        format_shape='NCTHW'))
+        format_shape='NCTHW',
+    ),
+)
 
 dataset_type = 'VideoDataset'
 data_root = 'tiny_data/videos'
@@ -49,8 +54,7 @@ meta_keys = ('img_shape', 'filename', 'sample_idx', 'num_clips', 'clip_len')
 
 train_pipeline = [
     dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=frames_per_clip, frame_interval=1,
-         num_clips=1),
+    dict(type='SampleFrames', clip_len=frames_per_clip, frame_interval=1, num_clips=1),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, img_size)),
     dict(type='RandomCrop', size=img_size),
@@ -59,8 +63,9 @@ train_pipeline = [
 ]
 val_pipeline = [
     dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=frames_per_clip, frame_interval=1,
-         num_clips=1, test_mode=True),
+    dict(
+        type='SampleFrames', clip_len=frames_per_clip, frame_interval=1, num_clips=1, test_mode=True
+    ),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, img_size)),
     dict(type='CenterCrop', crop_size=img_size),
@@ -71,8 +76,9 @@ val_pipeline = [
 # crop to equal the short side, hence the short-side resize first.
 test_pipeline = [
     dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=frames_per_clip, frame_interval=1,
-         num_clips=2, test_mode=True),
+    dict(
+        type='SampleFrames', clip_len=frames_per_clip, frame_interval=1, num_clips=2, test_mode=True
+    ),
     dict(type='DecordDecode'),
     dict(type='Resize', scale=(-1, img_size)),
     dict(type='ThreeCrop', crop_size=img_size),
@@ -89,7 +95,9 @@ train_dataloader = dict(
         type=dataset_type,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
-        pipeline=train_pipeline))
+        pipeline=train_pipeline,
+    ),
+)
 val_dataloader = dict(
     batch_size=2,
     num_workers=0,
@@ -100,7 +108,9 @@ val_dataloader = dict(
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root),
         pipeline=val_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 test_dataloader = dict(
     batch_size=1,
     num_workers=0,
@@ -111,13 +121,14 @@ test_dataloader = dict(
         ann_file=ann_file_test,
         data_prefix=dict(video=data_root),
         pipeline=test_pipeline,
-        test_mode=True))
+        test_mode=True,
+    ),
+)
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = val_evaluator
 
-train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=1, val_begin=1, val_interval=1)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1, val_begin=1, val_interval=1)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
@@ -125,7 +136,8 @@ test_cfg = dict(type='TestLoop')
 # path, where the frozen CLIP tower's parameters are reported (in one line).
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05),
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0))
+    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0),
+)
 param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=True)]
 
 default_hooks = dict(logger=dict(interval=1))

@@ -1,14 +1,15 @@
 """check_tdsclip_config: each mistake is reported under the config field that fixes it."""
+
 import copy
 import os.path as osp
 
 import pytest
 import torch
+from mmaction.registry import HOOKS, MODELS
+from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmaction.registry import HOOKS, MODELS
-from mmaction.structures import ActionDataSample
 from mmaction_tdsclip.utils.config_checks import ConfigCheckError, check_tdsclip_config
 
 T, N, IMG, PATCH = 2, 3, 32, 16
@@ -27,9 +28,18 @@ def _pipeline(sampler, crop, test_mode=False):
 
 
 def _loader(ann_file, pipeline, test_mode=False):
-    return dict(batch_size=1, num_workers=0, sampler=dict(type='DefaultSampler', shuffle=not test_mode),
-                dataset=dict(type='VideoDataset', ann_file=ann_file, data_prefix=dict(video='videos'),
-                             pipeline=pipeline, test_mode=test_mode))
+    return dict(
+        batch_size=1,
+        num_workers=0,
+        sampler=dict(type='DefaultSampler', shuffle=not test_mode),
+        dataset=dict(
+            type='VideoDataset',
+            ann_file=ann_file,
+            data_prefix=dict(video='videos'),
+            pipeline=pipeline,
+            test_mode=test_mode,
+        ),
+    )
 
 
 def _write_ann(path, labels):
@@ -44,21 +54,37 @@ def cfg(tmp_path):
     val_ann = _write_ann(tmp_path / 'val.txt', [2, 0, 1])
     sampler = dict(type='SampleTDSFrames', num_segments=T, num_local_frames=N)
     test_sampler = dict(sampler, num_clips=2, test_mode=True)
-    return Config(dict(
-        model=dict(
-            type='TDSCLIPRecognizer',
-            backbone=dict(type='FrozenCLIPViT',
-                          arch=dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=PATCH),
-                          img_size=IMG),
-            neck=dict(type='TDSSideNetwork', num_frames=T, num_local_frames=N, side_dim=64),
-            cls_head=dict(type='TDSHead', num_classes=3, in_channels=64),
-            data_preprocessor=dict(type='ActionDataPreprocessor', mean=[127.5] * 3, std=[64.0] * 3,
-                                   format_shape='NCTHW')),
-        train_dataloader=_loader(train_ann, _pipeline(sampler, dict(type='RandomCrop', size=IMG))),
-        val_dataloader=_loader(val_ann, _pipeline(dict(sampler, test_mode=True),
-                                                  dict(type='CenterCrop', crop_size=IMG)), True),
-        test_dataloader=_loader(val_ann, _pipeline(test_sampler, dict(type='ThreeCrop', crop_size=IMG)), True),
-    ))
+    return Config(
+        dict(
+            model=dict(
+                type='TDSCLIPRecognizer',
+                backbone=dict(
+                    type='FrozenCLIPViT',
+                    arch=dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=PATCH),
+                    img_size=IMG,
+                ),
+                neck=dict(type='TDSSideNetwork', num_frames=T, num_local_frames=N, side_dim=64),
+                cls_head=dict(type='TDSHead', num_classes=3, in_channels=64),
+                data_preprocessor=dict(
+                    type='ActionDataPreprocessor',
+                    mean=[127.5] * 3,
+                    std=[64.0] * 3,
+                    format_shape='NCTHW',
+                ),
+            ),
+            train_dataloader=_loader(
+                train_ann, _pipeline(sampler, dict(type='RandomCrop', size=IMG))
+            ),
+            val_dataloader=_loader(
+                val_ann,
+                _pipeline(dict(sampler, test_mode=True), dict(type='CenterCrop', crop_size=IMG)),
+                True,
+            ),
+            test_dataloader=_loader(
+                val_ann, _pipeline(test_sampler, dict(type='ThreeCrop', crop_size=IMG)), True
+            ),
+        )
+    )
 
 
 def _problems(cfg):
@@ -98,7 +124,10 @@ def test_num_local_frames_mismatch(cfg):
     cfg.val_dataloader.dataset.pipeline[1].num_local_frames = 5
     problems, _ = _problems(cfg)
     assert list(problems) == ['val_dataloader.dataset.pipeline[1].num_local_frames']
-    assert 'model.neck.num_local_frames' in problems['val_dataloader.dataset.pipeline[1].num_local_frames']
+    assert (
+        'model.neck.num_local_frames'
+        in problems['val_dataloader.dataset.pipeline[1].num_local_frames']
+    )
 
 
 def test_sampler_defaults_are_taken_from_the_transform(cfg):
@@ -111,8 +140,9 @@ def test_sampler_defaults_are_taken_from_the_transform(cfg):
 
 
 def test_stock_sampler_clip_len_mismatch(cfg):
-    cfg.test_dataloader.dataset.pipeline[1] = dict(type='SampleFrames', clip_len=8, num_clips=2,
-                                                   test_mode=True)
+    cfg.test_dataloader.dataset.pipeline[1] = dict(
+        type='SampleFrames', clip_len=8, num_clips=2, test_mode=True
+    )
     problems, _ = _problems(cfg)
     message = problems['test_dataloader.dataset.pipeline[1].clip_len']
     assert 'clip_len=8' in message and f'clip_len={T * N}' in message
@@ -121,7 +151,9 @@ def test_stock_sampler_clip_len_mismatch(cfg):
 def test_stock_sampler_with_matching_clip_len_only_warns(cfg):
     cfg.train_dataloader.dataset.pipeline[1] = dict(type='SampleFrames', clip_len=T * N)
     warnings = check_tdsclip_config(cfg)
-    assert len(warnings) == 1 and warnings[0].startswith('train_dataloader.dataset.pipeline[1].type: ')
+    assert len(warnings) == 1 and warnings[0].startswith(
+        'train_dataloader.dataset.pipeline[1].type: '
+    )
 
 
 def test_crop_size_differs_from_img_size(cfg):
@@ -132,7 +164,9 @@ def test_crop_size_differs_from_img_size(cfg):
 
 
 def test_output_size_not_divisible_by_patch(cfg):
-    cfg.val_dataloader.dataset.pipeline.insert(5, dict(type='Resize', scale=(40, 40), keep_ratio=False))
+    cfg.val_dataloader.dataset.pipeline.insert(
+        5, dict(type='Resize', scale=(40, 40), keep_ratio=False)
+    )
     problems, _ = _problems(cfg)
     message = problems['val_dataloader.dataset.pipeline[5].scale']
     assert '40x40' in message and f'not divisible by the patch size {PATCH}' in message
@@ -141,8 +175,10 @@ def test_output_size_not_divisible_by_patch(cfg):
 def test_unknown_output_size_warns(cfg):
     cfg.train_dataloader.dataset.pipeline[4] = dict(type='RandomResizedCrop')
     warnings = check_tdsclip_config(cfg)
-    assert warnings == [f'train_dataloader.dataset.pipeline[4]: could not tell the frame size this '
-                        f'pipeline outputs; it must be {IMG}x{IMG} (model.backbone.img_size).']
+    assert warnings == [
+        f'train_dataloader.dataset.pipeline[4]: could not tell the frame size this '
+        f'pipeline outputs; it must be {IMG}x{IMG} (model.backbone.img_size).'
+    ]
 
 
 def test_img_size_not_divisible_by_patch(cfg):
@@ -163,7 +199,10 @@ def test_fewer_distinct_labels_warns(cfg, tmp_path):
     cfg.train_dataloader.dataset.ann_file = _write_ann(tmp_path / 'two.txt', [0, 1, 1, 0])
     warnings = check_tdsclip_config(cfg)
     assert len(warnings) == 1
-    assert warnings[0].startswith('train_dataloader.dataset.ann_file: ') and '2 distinct labels' in warnings[0]
+    assert (
+        warnings[0].startswith('train_dataloader.dataset.ann_file: ')
+        and '2 distinct labels' in warnings[0]
+    )
 
 
 def test_data_root_is_joined_to_ann_file(cfg, tmp_path):
@@ -195,7 +234,10 @@ def test_head_width_differs_from_side_dim(cfg):
 def test_unknown_backbone_preset(cfg):
     cfg.model.backbone.arch = 'ViT-B/8'
     problems, _ = _problems(cfg)
-    assert "'ViT-B/8'" in problems['model.backbone.arch'] and 'ViT-B/16' in problems['model.backbone.arch']
+    assert (
+        "'ViT-B/8'" in problems['model.backbone.arch']
+        and 'ViT-B/16' in problems['model.backbone.arch']
+    )
 
 
 def test_preset_geometry_is_used(cfg):
@@ -229,19 +271,31 @@ def test_every_problem_is_reported_at_once(cfg):
 
 
 def test_other_models_are_not_checked():
-    assert check_tdsclip_config(Config(dict(model=dict(type='Recognizer3D', backbone=dict())))) == []
+    assert (
+        check_tdsclip_config(Config(dict(model=dict(type='Recognizer3D', backbone=dict())))) == []
+    )
 
 
 def test_hook_stops_the_run_before_any_data_is_loaded(cfg, tmp_path):
     """The videos do not exist: had training started, decoding would fail instead."""
     from mmengine.runner import Runner
+
     cfg.model.cls_head.num_classes = 2
-    cfg.merge_from_dict(dict(
-        work_dir=str(tmp_path / 'work'), experiment_name='config_check_hook', default_scope='mmaction',
-        train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=1), val_cfg=None, val_dataloader=None,
-        val_evaluator=None, test_dataloader=None,
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
-        custom_hooks=[dict(type='TDSConfigCheckHook')], log_level='WARNING'))
+    cfg.merge_from_dict(
+        dict(
+            work_dir=str(tmp_path / 'work'),
+            experiment_name='config_check_hook',
+            default_scope='mmaction',
+            train_cfg=dict(type='EpochBasedTrainLoop', max_epochs=1),
+            val_cfg=None,
+            val_dataloader=None,
+            val_evaluator=None,
+            test_dataloader=None,
+            optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
+            custom_hooks=[dict(type='TDSConfigCheckHook')],
+            log_level='WARNING',
+        )
+    )
     runner = Runner.from_cfg(cfg)
     with pytest.raises(ConfigCheckError, match=r'model\.cls_head\.num_classes: num_classes=2'):
         runner.train()

@@ -1,15 +1,16 @@
 """Behaviour of the TDS-CLIP model against the spec and independent computations."""
+
 import copy
 
 import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
 
 import mmaction_tdsclip  # noqa: F401
-from mmaction.registry import MODELS
-from mmaction.structures import ActionDataSample
 from mmaction_tdsclip.models import FrozenCLIPViT, SMEAdapter, TDAdapter, TDSSideNetwork
 from mmaction_tdsclip.models.adapters import local_frame_differences
 from mmaction_tdsclip.models.necks.side_projection import SideProjection
@@ -26,12 +27,24 @@ def tiny_model_cfg(num_frames=4, num_local_frames=5, num_classes=6, **neck):
     return dict(
         type='TDSCLIPRecognizer',
         backbone=dict(type='FrozenCLIPViT', arch=TINY_ARCH, img_size=32),
-        neck=dict(type='TDSSideNetwork', num_frames=num_frames, num_local_frames=num_local_frames,
-                  side_dim=64, **neck),
-        cls_head=dict(type='TDSHead', num_classes=num_classes, in_channels=64, label_smooth_eps=0.1,
-                      average_clips='prob'),
-        data_preprocessor=dict(type='ActionDataPreprocessor', mean=CLIP_MEAN, std=CLIP_STD,
-                               format_shape='NCTHW'))
+        neck=dict(
+            type='TDSSideNetwork',
+            num_frames=num_frames,
+            num_local_frames=num_local_frames,
+            side_dim=64,
+            **neck,
+        ),
+        cls_head=dict(
+            type='TDSHead',
+            num_classes=num_classes,
+            in_channels=64,
+            label_smooth_eps=0.1,
+            average_clips='prob',
+        ),
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor', mean=CLIP_MEAN, std=CLIP_STD, format_shape='NCTHW'
+        ),
+    )
 
 
 def samples(labels):
@@ -51,14 +64,21 @@ def trainable(module):
 @pytest.mark.parametrize('quick_gelu', [False, True])
 def test_frozen_tower_matches_open_clip_vit_b16(quick_gelu):
     import open_clip
+
     torch.manual_seed(0)
     clip = open_clip.create_model('ViT-B-16', force_quick_gelu=quick_gelu).eval()
-    ours = FrozenCLIPViT('ViT-B/16', act_layer='quick_gelu' if quick_gelu else 'gelu', use_sdpa=False)
+    ours = FrozenCLIPViT(
+        'ViT-B/16', act_layer='quick_gelu' if quick_gelu else 'gelu', use_sdpa=False
+    )
     from mmaction_tdsclip.models.backbones.clip_weights import load_visual_state_dict
+
     load_visual_state_dict(ours, {'visual.' + k: v for k, v in clip.visual.state_dict().items()})
 
     theirs = []
-    hooks = [b.register_forward_hook(lambda m, i, o: theirs.append(o)) for b in clip.visual.transformer.resblocks]
+    hooks = [
+        b.register_forward_hook(lambda m, i, o: theirs.append(o))
+        for b in clip.visual.transformer.resblocks
+    ]
     x = torch.randn(2, 3, 224, 224)
     with torch.no_grad():
         clip.visual(x)
@@ -105,21 +125,34 @@ def test_unknown_preset_and_bad_img_size_fail_clearly():
 
 
 # ---------------------------------------------------------------- parameters
-@pytest.mark.parametrize('arch,side_dim,td_sme,expected', [
-    ('ViT-B/16', 320, True, 24.17),
-    ('ViT-B/16', 320, False, 21.06),
-    ('ViT-L/14', 512, True, 106.45),
-    ('ViT-L/14', 512, False, 102.02),
-])
+@pytest.mark.parametrize(
+    'arch,side_dim,td_sme,expected',
+    [
+        ('ViT-B/16', 320, True, 24.17),
+        ('ViT-B/16', 320, False, 21.06),
+        ('ViT-L/14', 512, True, 106.45),
+        ('ViT-L/14', 512, False, 102.02),
+    ],
+)
 def test_trainable_parameter_counts_match_spec(arch, side_dim, td_sme, expected):
     with torch.device('meta'):  # counting needs shapes, not values
         tower = FrozenCLIPViT(arch)
-        neck = TDSSideNetwork(num_frames=8, num_local_frames=5, side_dim=side_dim, use_td=td_sme, use_sme=td_sme,
-                              in_channels=tower.embed_dims, num_layers=tower.num_layers,
-                              patch_size=tower.patch_size, grid_size=tower.grid_size)
+        neck = TDSSideNetwork(
+            num_frames=8,
+            num_local_frames=5,
+            side_dim=side_dim,
+            use_td=td_sme,
+            use_sme=td_sme,
+            in_channels=tower.embed_dims,
+            num_layers=tower.num_layers,
+            patch_size=tower.patch_size,
+            grid_size=tower.grid_size,
+        )
     assert round(trainable(neck) / 1e6, 2) == expected
-    assert round(sum(p.numel() for p in tower.parameters()) / 1e6, 2) == {'ViT-B/16': 85.80,
-                                                                          'ViT-L/14': 303.18}[arch]
+    assert (
+        round(sum(p.numel() for p in tower.parameters()) / 1e6, 2)
+        == {'ViT-B/16': 85.80, 'ViT-L/14': 303.18}[arch]
+    )
 
 
 def test_adapter_parameter_counts_match_spec():
@@ -140,8 +173,9 @@ def test_td_adapter_matches_spec_formula():
 
     def per_frame(conv, bn, x):  # x (C, H, W) -> conv1x1 then BN (eval)
         y = torch.einsum('oc,chw->ohw', conv.weight[:, :, 0, 0], x)
-        return ((y - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var[:, None, None] + bn.eps)
-                * bn.weight[:, None, None] + bn.bias[:, None, None])
+        return (y - bn.running_mean[:, None, None]) / torch.sqrt(
+            bn.running_var[:, None, None] + bn.eps
+        ) * bn.weight[:, None, None] + bn.bias[:, None, None]
 
     for b in range(2):
         zr = [per_frame(td.conv1, td.bn1, z[b, :, t]) for t in range(5)]
@@ -151,7 +185,9 @@ def test_td_adapter_matches_spec_formula():
             assert (d <= 0).all()
             y = 0.5 * d + 0.5 * d.mean(0, keepdim=True)
             g = torch.sigmoid(per_frame(td.conv2, td.bn2, y)) - 0.5
-            torch.testing.assert_close(out[b, :, t], z[b, :, t] + z[b, :, t] * g, atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                out[b, :, t], z[b, :, t] + z[b, :, t] * g, atol=1e-5, rtol=1e-5
+            )
 
 
 @pytest.mark.parametrize('mode', ['pool', 'conv', 'direct'])
@@ -168,7 +204,10 @@ def test_local_frame_differences_channel_order():
     for k in range(4):
         for c in range(2):
             for t in range(3):
-                assert diffs[0, k * 2 + c, t, 0, 0] == frames[0, c, t, k + 1, 0, 0] - frames[0, c, t, k, 0, 0]
+                assert (
+                    diffs[0, k * 2 + c, t, 0, 0]
+                    == frames[0, c, t, k + 1, 0, 0] - frames[0, c, t, k, 0, 0]
+                )
 
 
 def test_class_token_shift():
@@ -205,15 +244,30 @@ def test_side_projection_memory_efficient_equals_plain():
 
 def test_side_network_init_follows_spec():
     torch.manual_seed(0)
-    neck = TDSSideNetwork(num_frames=2, num_local_frames=5, side_dim=640, in_channels=64, num_layers=2,
-                          patch_size=16, grid_size=(2, 2))
+    neck = TDSSideNetwork(
+        num_frames=2,
+        num_local_frames=5,
+        side_dim=640,
+        in_channels=64,
+        num_layers=2,
+        patch_size=16,
+        grid_size=(2, 2),
+    )
     D = 640
     block = neck.blocks[0]
     assert abs(block.attn.in_proj_weight.std().item() - D**-0.5) < 0.05 * D**-0.5
-    assert abs(block.attn.out_proj.weight.std().item() - D**-0.5 * 24**-0.5) < 0.05 * D**-0.5 * 24**-0.5
-    assert abs(block.mlp.fc1.weight.std().item() - (2 * D)**-0.5) < 0.05 * (2 * D)**-0.5
+    assert (
+        abs(block.attn.out_proj.weight.std().item() - D**-0.5 * 24**-0.5)
+        < 0.05 * D**-0.5 * 24**-0.5
+    )
+    assert abs(block.mlp.fc1.weight.std().item() - (2 * D) ** -0.5) < 0.05 * (2 * D) ** -0.5
     assert abs(block.mlp.fc2.weight.std().item() - D**-0.5 * 24**-0.5) < 0.05 * D**-0.5 * 24**-0.5
-    for bias in (block.attn.in_proj_bias, block.attn.out_proj.bias, block.mlp.fc1.bias, block.mlp.fc2.bias):
+    for bias in (
+        block.attn.in_proj_bias,
+        block.attn.out_proj.bias,
+        block.mlp.fc1.bias,
+        block.mlp.fc2.bias,
+    ):
         assert torch.count_nonzero(bias) == 0
     assert abs(neck.pos_embed.std().item() - 0.01) < 0.002
     for m in neck.modules():
@@ -292,15 +346,23 @@ def test_only_centre_frames_reach_the_frozen_tower():
     torch.testing.assert_close(seen[0], torch.stack([x[0, 0, :, 1], x[0, 0, :, 4]]))
 
 
-@pytest.mark.parametrize('neck', [dict(use_td=False, use_sme=False), dict(num_local_frames=1),
-                                  dict(num_local_frames=3), dict(td_mode='direct', td_layers=[0, 2]),
-                                  dict(beta=1.0, td_pool_kernel=5), dict(layer_interval=3)])
+@pytest.mark.parametrize(
+    'neck',
+    [
+        dict(use_td=False, use_sme=False),
+        dict(num_local_frames=1),
+        dict(num_local_frames=3),
+        dict(td_mode='direct', td_layers=[0, 2]),
+        dict(beta=1.0, td_pool_kernel=5),
+        dict(layer_interval=3),
+    ],
+)
 def test_ablation_options_build_and_run(neck):
     cfg = tiny_model_cfg(**{'num_local_frames': 5, **neck})
     model = MODELS.build(cfg).eval()
     n = model.neck.num_local_frames
     out = model(torch.randn(1, 2, 3, 4 * n, 32, 32), samples([0]), mode='predict')
-    assert out[0].pred_score.shape == (6, )
+    assert out[0].pred_score.shape == (6,)
     if neck.get('num_local_frames') == 1:
         assert model.neck.sme is None
     if 'td_layers' in neck:

@@ -1,5 +1,6 @@
 """Smoke test of the main job (``tools/main_job.py --quick``) and unit tests
 of its metrics."""
+
 import json
 import os.path as osp
 import sys
@@ -7,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
 
 import main_job  # noqa: E402
@@ -15,12 +16,14 @@ import main_job  # noqa: E402
 
 def test_pair_accuracy_against_hand_count():
     # Classes 0/1 and 2/3 are reversed twins.
-    scores = np.array([
-        [0.5, 0.1, 0.2, 0.2],  # label 0: own 0.5 > twin 0.1 -> right
-        [0.5, 0.1, 0.2, 0.2],  # label 1: own 0.1 < twin 0.5 -> wrong
-        [0.1, 0.1, 0.6, 0.2],  # label 2: own 0.6 > twin 0.2 -> right
-        [0.3, 0.3, 0.2, 0.2],  # label 3: tie with twin -> half
-    ])
+    scores = np.array(
+        [
+            [0.5, 0.1, 0.2, 0.2],  # label 0: own 0.5 > twin 0.1 -> right
+            [0.5, 0.1, 0.2, 0.2],  # label 1: own 0.1 < twin 0.5 -> wrong
+            [0.1, 0.1, 0.6, 0.2],  # label 2: own 0.6 > twin 0.2 -> right
+            [0.3, 0.3, 0.2, 0.2],  # label 3: tie with twin -> half
+        ]
+    )
     labels = np.array([0, 1, 2, 3])
     assert main_job.pair_accuracy(scores, labels) == pytest.approx(2.5 / 4)
     # Overall top-1: clips 0 and 2 are right, clips 1 and 3 go to class 0.
@@ -49,38 +52,35 @@ def test_test_views_are_reversal_symmetric(key):
     """The frames the test pipeline samples from a clip are, reversed, the
     frames it samples from the clip's time reversal: the premise of the
     frame-averaging baseline scoring exactly chance within pairs."""
-    import mmaction_tdsclip  # noqa: F401  (registers SampleTDSFrames)
     from mmaction.registry import TRANSFORMS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
+
+    import mmaction_tdsclip  # noqa: F401  (registers SampleTDSFrames)
+
     init_default_scope('mmaction')
     config = dict((m[0], m[2]) for m in main_job.MODELS)[key]
     cfg = Config.fromfile(osp.join(REPO_ROOT, config))
-    sampler = [
-        t for t in cfg.test_dataloader.dataset.pipeline
-        if t['type'] == 'SampleTDSFrames'
-    ][0]
+    sampler = [t for t in cfg.test_dataloader.dataset.pipeline if t['type'] == 'SampleTDSFrames'][0]
     n = sampler['num_local_frames']
     assert n == cfg.model.neck.num_local_frames
-    inds = TRANSFORMS.build(sampler)(
-        dict(total_frames=main_job.CLIP_FRAMES, start_index=0))['frame_inds']
+    inds = TRANSFORMS.build(sampler)(dict(total_frames=main_job.CLIP_FRAMES, start_index=0))[
+        'frame_inds'
+    ]
     assert len(inds) == sampler['num_clips'] * sampler['num_segments'] * n
     # Frame i of the reversed clip is frame L - 1 - i of the clip.
     reversed_inds = main_job.CLIP_FRAMES - 1 - inds
     np.testing.assert_array_equal(np.sort(inds), np.sort(reversed_inds))
     # The views are whole windows: the centre frames map onto centre frames.
     centres = inds.reshape(-1, n)[:, n // 2]
-    np.testing.assert_array_equal(
-        np.sort(centres), np.sort(main_job.CLIP_FRAMES - 1 - centres))
+    np.testing.assert_array_equal(np.sort(centres), np.sort(main_job.CLIP_FRAMES - 1 - centres))
 
 
 def test_quick_main_job(tmp_path, capsys):
     out_dir = tmp_path / 'out'
-    rows = main_job.main([
-        '--quick', '--out-dir',
-        str(out_dir), '--data-root',
-        str(tmp_path / 'data')
-    ])
+    rows = main_job.main(
+        ['--quick', '--out-dir', str(out_dir), '--data-root', str(tmp_path / 'data')]
+    )
     printed = capsys.readouterr().out
 
     names = [m[1] for m in main_job.MODELS]
@@ -117,12 +117,15 @@ def test_quick_main_job(tmp_path, capsys):
     assert 'Top-1 within reversal pairs, per pair' in md
     # TD and SME add parameters to the side network; frame averaging has
     # only a projection and a classifier.
-    assert (by_key['tdsclip']['trainable_params'] >
-            by_key['side4video']['trainable_params'] >
-            by_key['frameavg']['trainable_params'])
+    assert (
+        by_key['tdsclip']['trainable_params']
+        > by_key['side4video']['trainable_params']
+        > by_key['frameavg']['trainable_params']
+    )
 
     png = out_dir / 'main_job.png'
     assert png.read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
     import matplotlib.image as mpimg
+
     h, w = mpimg.imread(str(png)).shape[:2]
     assert h > 200 and w > 400

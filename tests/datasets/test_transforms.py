@@ -1,19 +1,22 @@
 """Clip-consistent augmentation, repeated augmentation and the test crops."""
+
 import random
 
 import numpy as np
 import pytest
+from _video_fixtures import make_video_list
+from mmaction.registry import TRANSFORMS
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 
-from _video_fixtures import make_video_list
-from mmaction.registry import TRANSFORMS
 from mmaction_tdsclip.datasets.synthetic import index_pattern
-from mmaction_tdsclip.datasets.transforms import (ClipRandAugment,
-                                                  ClipRandomGrayscale,
-                                                  LongSideThreeCrop,
-                                                  RepeatAugment,
-                                                  TDSDecordInit)
+from mmaction_tdsclip.datasets.transforms import (
+    ClipRandAugment,
+    ClipRandomGrayscale,
+    LongSideThreeCrop,
+    RepeatAugment,
+    TDSDecordInit,
+)
 
 init_default_scope('mmaction')
 
@@ -45,6 +48,7 @@ def test_rand_augment_per_frame_timm_would_differ():
     keep them identical, which is what ClipRandAugment fixes."""
     from PIL import Image
     from timm.data.auto_augment import rand_augment_transform
+
     ra = rand_augment_transform('rand-m7-n4-mstd0.5-inc1', {})
     random.seed(0)
     np.random.seed(0)
@@ -55,8 +59,7 @@ def test_rand_augment_per_frame_timm_would_differ():
 
 def test_rand_augment_plan_recorded_and_bounded():
     np.random.seed(1)
-    res = ClipRandAugment('rand-m7-n4-mstd0.5-inc1')(
-        dict(imgs=clip_of(range(4))))
+    res = ClipRandAugment('rand-m7-n4-mstd0.5-inc1')(dict(imgs=clip_of(range(4))))
     ops = res['rand_augment_ops']
     assert len(ops) <= 4
     assert all(0.0 <= magnitude <= 10.0 for _, magnitude in ops)
@@ -88,9 +91,10 @@ def test_grayscale_whole_clip_or_nothing():
     np.random.seed(0)
     for _ in range(200):
         res = ClipRandomGrayscale(prob=0.2)(dict(imgs=clip_of([1, 2, 3])))
-        is_gray = [bool((f[..., 0] == f[..., 1]).all()
-                        and (f[..., 1] == f[..., 2]).all())
-                   for f in res['imgs']]
+        is_gray = [
+            bool((f[..., 0] == f[..., 1]).all() and (f[..., 1] == f[..., 2]).all())
+            for f in res['imgs']
+        ]
         assert all(is_gray) == res['grayscale']
         assert any(is_gray) == res['grayscale']
         gray_count += res['grayscale']
@@ -113,21 +117,20 @@ def test_three_crop_long_side_landscape():
     assert res['img_shape'] == (224, 224)
     # y centred at 16; x at 0, 48, 96 (left, centre, right), crop-major.
     for k, x in enumerate((0, 48, 96)):
-        np.testing.assert_array_equal(res['imgs'][2 * k],
-                                      img[16:240, x:x + 224])
-        np.testing.assert_array_equal(res['imgs'][2 * k + 1],
-                                      img[16:240, x:x + 224] + 1)
-    assert res['crop_bbox'][::2].tolist() == [[0, 16, 224, 240],
-                                              [48, 16, 272, 240],
-                                              [96, 16, 320, 240]]
+        np.testing.assert_array_equal(res['imgs'][2 * k], img[16:240, x : x + 224])
+        np.testing.assert_array_equal(res['imgs'][2 * k + 1], img[16:240, x : x + 224] + 1)
+    assert res['crop_bbox'][::2].tolist() == [
+        [0, 16, 224, 240],
+        [48, 16, 272, 240],
+        [96, 16, 320, 240],
+    ]
 
 
 def test_three_crop_long_side_portrait_and_square():
     img = np.random.RandomState(0).randint(0, 255, (300, 256, 3))
     res = LongSideThreeCrop(224)(dict(imgs=[img]))
     for k, y in enumerate((0, 38, 76)):
-        np.testing.assert_array_equal(res['imgs'][k],
-                                      img[y:y + 224, 16:240])
+        np.testing.assert_array_equal(res['imgs'][k], img[y : y + 224, 16:240])
     square = LongSideThreeCrop(224)(dict(imgs=[img[:224, :224]]))
     assert all(np.array_equal(c, img[:224, :224]) for c in square['imgs'])
     with pytest.raises(ValueError):
@@ -138,13 +141,11 @@ def test_three_crop_long_side_portrait_and_square():
 @pytest.fixture(scope='module')
 def video(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('ra'))
-    make_video_list(root, [('a.mp4', 86)], num_frames=24, height=48,
-                    width=64)
+    make_video_list(root, [('a.mp4', 86)], num_frames=24, height=48, width=64)
     return f'{root}/videos/a.mp4'
 
 
-def test_repeat_augment_decodes_once_and_returns_two_views(video,
-                                                           monkeypatch):
+def test_repeat_augment_decodes_once_and_returns_two_views(video, monkeypatch):
     calls = []
     original = TDSDecordInit._get_video_reader
 
@@ -165,57 +166,68 @@ def test_repeat_augment_decodes_once_and_returns_two_views(video,
             return self.reader.get_batch(inds)
 
     monkeypatch.setattr(
-        TDSDecordInit, '_get_video_reader',
-        lambda self, filename: CountingReader(original(self, filename)))
-    pipe = Compose([
-        dict(type='TDSDecordInit'),
-        dict(type='SampleTDSFrames', num_segments=4, num_local_frames=5),
-        dict(type='TDSDecordDecode'),
-        dict(type='RepeatAugment', num_repeats=2, transforms=[
-            dict(type='Resize', scale=(40, 32), keep_ratio=False),
-            dict(type='RandomResizedCrop'),
-            dict(type='Resize', scale=(32, 32), keep_ratio=False),
-            dict(type='Flip', flip_ratio=0.5,
-                 flip_label_map={86: 87, 87: 86}),
-        ]),
-        dict(type='FormatShape', input_format='NCTHW'),
-        dict(type='PackActionInputs'),
-    ])
+        TDSDecordInit,
+        '_get_video_reader',
+        lambda self, filename: CountingReader(original(self, filename)),
+    )
+    pipe = Compose(
+        [
+            dict(type='TDSDecordInit'),
+            dict(type='SampleTDSFrames', num_segments=4, num_local_frames=5),
+            dict(type='TDSDecordDecode'),
+            dict(
+                type='RepeatAugment',
+                num_repeats=2,
+                transforms=[
+                    dict(type='Resize', scale=(40, 32), keep_ratio=False),
+                    dict(type='RandomResizedCrop'),
+                    dict(type='Resize', scale=(32, 32), keep_ratio=False),
+                    dict(type='Flip', flip_ratio=0.5, flip_label_map={86: 87, 87: 86}),
+                ],
+            ),
+            dict(type='FormatShape', input_format='NCTHW'),
+            dict(type='PackActionInputs'),
+        ]
+    )
     np.random.seed(0)
     crops = set()
     for _ in range(6):
         calls.clear()
-        out = pipe(dict(filename=video, label=86, start_index=0,
-                        modality='RGB'))
+        out = pipe(dict(filename=video, label=86, start_index=0, modality='RGB'))
         assert len(calls) == 1  # one decode call per sample...
         assert calls[0] <= 20  # ...of the distinct frames only
         assert tuple(out['inputs'].shape) == (2, 3, 20, 32, 32)
         label = out['data_samples'].gt_label
-        assert label.shape == (2, ) and str(label.dtype) == 'torch.int64'
-        crops.add(out['inputs'][0].sum().item() ==
-                  out['inputs'][1].sum().item())
+        assert label.shape == (2,) and str(label.dtype) == 'torch.int64'
+        crops.add(out['inputs'][0].sum().item() == out['inputs'][1].sum().item())
     # The views are augmented independently (not always equal).
     assert False in crops
 
 
 def test_flip_swaps_label_exactly_when_it_flips():
     frames = clip_of(range(4), 32, 48)
-    ra = RepeatAugment(num_repeats=2, transforms=[
-        dict(type='Flip', flip_ratio=0.5, flip_label_map={86: 87, 87: 86})
-    ])
+    ra = RepeatAugment(
+        num_repeats=2,
+        transforms=[dict(type='Flip', flip_ratio=0.5, flip_label_map={86: 87, 87: 86})],
+    )
     seen = set()
     np.random.seed(0)
     for _ in range(40):
-        res = ra(dict(imgs=[f.copy() for f in frames], label=86,
-                      num_clips=1, modality='RGB', img_shape=(32, 48)))
-        assert res['label'].dtype == np.int64 and res['label'].shape == (2, )
-        for view, (flipped, label) in enumerate(zip(res['flip'],
-                                                    res['label'])):
+        res = ra(
+            dict(
+                imgs=[f.copy() for f in frames],
+                label=86,
+                num_clips=1,
+                modality='RGB',
+                img_shape=(32, 48),
+            )
+        )
+        assert res['label'].dtype == np.int64 and res['label'].shape == (2,)
+        for view, (flipped, label) in enumerate(zip(res['flip'], res['label'])):
             assert label == (87 if flipped else 86)
             for j, f in enumerate(frames):
                 got = res['imgs'][view * 4 + j]
-                np.testing.assert_array_equal(
-                    got, f[:, ::-1] if flipped else f)
+                np.testing.assert_array_equal(got, f[:, ::-1] if flipped else f)
             seen.add(bool(flipped))
         # The source frames were not flipped in place.
         assert np.array_equal(frames[0], index_pattern(0, 32, 48))
@@ -223,26 +235,33 @@ def test_flip_swaps_label_exactly_when_it_flips():
 
 
 def test_flip_keeps_unmapped_labels():
-    ra = RepeatAugment(num_repeats=3, transforms=[
-        dict(type='Flip', flip_ratio=1.0, flip_label_map={86: 87, 87: 86})
-    ])
-    res = ra(dict(imgs=clip_of([0]), label=5, num_clips=1, modality='RGB',
-                  img_shape=(48, 64)))
+    ra = RepeatAugment(
+        num_repeats=3,
+        transforms=[dict(type='Flip', flip_ratio=1.0, flip_label_map={86: 87, 87: 86})],
+    )
+    res = ra(dict(imgs=clip_of([0]), label=5, num_clips=1, modality='RGB', img_shape=(48, 64)))
     assert res['label'].tolist() == [5, 5, 5]
     assert res['flip'] == [True, True, True]
     assert res['num_clips'] == 3
 
 
 def test_repeat_augment_rejects_multi_crop():
-    ra = RepeatAugment(transforms=[dict(type='LongSideThreeCrop',
-                                        crop_size=32)])
+    ra = RepeatAugment(transforms=[dict(type='LongSideThreeCrop', crop_size=32)])
     with pytest.raises(ValueError, match='frame count'):
         ra(dict(imgs=clip_of([0, 1]), num_clips=1, label=0))
 
 
 def test_registered_names():
-    for name in ('SampleTDSFrames', 'TDSDecordInit', 'TDSDecordDecode',
-                 'TDSPyAVInit', 'TDSPyAVDecode', 'TDSRawFrameDecode',
-                 'ClipRandAugment', 'ClipRandomGrayscale',
-                 'LongSideThreeCrop', 'RepeatAugment'):
+    for name in (
+        'SampleTDSFrames',
+        'TDSDecordInit',
+        'TDSDecordDecode',
+        'TDSPyAVInit',
+        'TDSPyAVDecode',
+        'TDSRawFrameDecode',
+        'ClipRandAugment',
+        'ClipRandomGrayscale',
+        'LongSideThreeCrop',
+        'RepeatAugment',
+    ):
         assert TRANSFORMS.get(name) is not None, name

@@ -11,30 +11,46 @@ Tolerances:
 * bf16 switches (frozen branch, side autocast): class probabilities within
   0.02 absolute, loss within 2 % relative.
 """
+
 import copy
 
 import pytest
 import torch
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
 
 import mmaction_tdsclip  # noqa: F401
-from mmaction.registry import MODELS
-from mmaction.structures import ActionDataSample
 from mmaction_tdsclip.models import TDAdapter
 
 init_default_scope('mmaction')
 
-REFERENCE = dict(backbone=dict(precision='fp32', use_sdpa=False),
-                 neck=dict(memory_efficient=False, use_sdpa=False, side_precision='fp32', with_cp=False))
+REFERENCE = dict(
+    backbone=dict(precision='fp32', use_sdpa=False),
+    neck=dict(memory_efficient=False, use_sdpa=False, side_precision='fp32', with_cp=False),
+)
 
 
 def build(backbone=None, neck=None, seed=0):
     cfg = dict(
         type='TDSCLIPRecognizer',
-        backbone=dict(type='FrozenCLIPViT', arch=dict(embed_dims=64, num_layers=3, num_heads=2, patch_size=16),
-                      img_size=32, **(backbone or {})),
-        neck=dict(type='TDSSideNetwork', num_frames=4, num_local_frames=5, side_dim=128, **(neck or {})),
-        cls_head=dict(type='TDSHead', num_classes=5, in_channels=128, label_smooth_eps=0.1, average_clips='prob'))
+        backbone=dict(
+            type='FrozenCLIPViT',
+            arch=dict(embed_dims=64, num_layers=3, num_heads=2, patch_size=16),
+            img_size=32,
+            **(backbone or {}),
+        ),
+        neck=dict(
+            type='TDSSideNetwork', num_frames=4, num_local_frames=5, side_dim=128, **(neck or {})
+        ),
+        cls_head=dict(
+            type='TDSHead',
+            num_classes=5,
+            in_channels=128,
+            label_smooth_eps=0.1,
+            average_clips='prob',
+        ),
+    )
     torch.manual_seed(seed)
     return MODELS.build(cfg)
 
@@ -62,19 +78,27 @@ def run(model, x):
 
 def pair(**switch):
     ref = build(**REFERENCE)
-    opt = build(backbone={**REFERENCE['backbone'], **switch.get('backbone', {})},
-                neck={**REFERENCE['neck'], **switch.get('neck', {})})
+    opt = build(
+        backbone={**REFERENCE['backbone'], **switch.get('backbone', {})},
+        neck={**REFERENCE['neck'], **switch.get('neck', {})},
+    )
     opt.load_state_dict(ref.state_dict())
     x = torch.randn(3, 1, 3, 20, 32, 32)
     return run(ref, x), run(opt, x), (ref, opt)
 
 
-@pytest.mark.parametrize('switch', [
-    dict(backbone=dict(use_sdpa=True), neck=dict(use_sdpa=True)),
-    dict(neck=dict(memory_efficient=True)),
-    dict(neck=dict(with_cp=True)),
-    dict(backbone=dict(use_sdpa=True), neck=dict(use_sdpa=True, memory_efficient=True, with_cp=True)),
-])
+@pytest.mark.parametrize(
+    'switch',
+    [
+        dict(backbone=dict(use_sdpa=True), neck=dict(use_sdpa=True)),
+        dict(neck=dict(memory_efficient=True)),
+        dict(neck=dict(with_cp=True)),
+        dict(
+            backbone=dict(use_sdpa=True),
+            neck=dict(use_sdpa=True, memory_efficient=True, with_cp=True),
+        ),
+    ],
+)
 def test_fp32_switches_match_reference(switch):
     (loss_r, grads_r, probs_r), (loss_o, grads_o, probs_o), (ref, opt) = pair(**switch)
     torch.testing.assert_close(loss_o, loss_r, atol=1e-5, rtol=1e-5)
@@ -88,12 +112,17 @@ def test_fp32_switches_match_reference(switch):
         torch.testing.assert_close(a.float(), b.float(), atol=1e-5, rtol=1e-5, msg=name)
 
 
-@pytest.mark.parametrize('switch', [
-    dict(backbone=dict(precision='bf16')),
-    dict(neck=dict(side_precision='bf16')),
-    dict(backbone=dict(precision='bf16', use_sdpa=True),
-         neck=dict(side_precision='bf16', use_sdpa=True, memory_efficient=True)),
-])
+@pytest.mark.parametrize(
+    'switch',
+    [
+        dict(backbone=dict(precision='bf16')),
+        dict(neck=dict(side_precision='bf16')),
+        dict(
+            backbone=dict(precision='bf16', use_sdpa=True),
+            neck=dict(side_precision='bf16', use_sdpa=True, memory_efficient=True),
+        ),
+    ],
+)
 def test_bf16_switches_stay_close_to_reference(switch):
     (loss_r, grads_r, probs_r), (loss_o, grads_o, probs_o), _ = pair(**switch)
     assert abs(loss_o - loss_r) / loss_r < 0.02
@@ -110,8 +139,9 @@ def test_td_adapter_token_layout_equals_video_layout():
         z = torch.randn(2, 32, 6, 3, 4)
         video = td(z)
         tokens = twin.forward_tokens(z.permute(0, 2, 3, 4, 1).reshape(2, 6, 12, 32))
-        torch.testing.assert_close(tokens.reshape(2, 6, 3, 4, 32).permute(0, 4, 1, 2, 3), video,
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            tokens.reshape(2, 6, 3, 4, 32).permute(0, 4, 1, 2, 3), video, atol=1e-5, rtol=1e-5
+        )
         for a, b in zip(td.buffers(), twin.buffers()):
             torch.testing.assert_close(a.float(), b.float())
 

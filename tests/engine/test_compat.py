@@ -1,6 +1,7 @@
 """Each shim in mmaction_tdsclip.compat: the breakage it fixes shows in a
 fresh interpreter without the shim, goes away with it, and the shim changes
 nothing where the breakage is absent."""
+
 import json
 import logging
 import os
@@ -27,11 +28,13 @@ CUDA = torch.cuda.is_available()
 
 def run_python(code: str, env: Dict[str, str], timeout: int = 120):
     """Run ``code`` in a fresh interpreter of this venv."""
-    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)],
-                          env=env,
-                          capture_output=True,
-                          text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, '-c', textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def dist_env(env: Dict[str, str], port: int) -> Dict[str, str]:
@@ -42,7 +45,8 @@ def dist_env(env: Dict[str, str], port: int) -> Dict[str, str]:
         LOCAL_RANK='0',
         WORLD_SIZE='1',
         MASTER_ADDR='127.0.0.1',
-        MASTER_PORT=str(port))
+        MASTER_PORT=str(port),
+    )
 
 
 @pytest.fixture(scope='module')
@@ -77,7 +81,7 @@ def with_shims(subprocess_env, mmengine_checkpoint, free_port) -> Dict:
     result = run_python(code, dist_env(subprocess_env, free_port()), timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     line = [x for x in result.stdout.splitlines() if x.startswith('REPORT')]
-    return json.loads(line[-1][len('REPORT '):])
+    return json.loads(line[-1][len('REPORT ') :])
 
 
 # ---------------------------------------------------------------- DRN stub
@@ -85,8 +89,8 @@ def with_shims(subprocess_env, mmengine_checkpoint, free_port) -> Dict:
 
 def test_drn_stub_fixes_model_import(subprocess_env, with_shims):
     import mmaction
-    drn_dir = os.path.join(
-        os.path.dirname(mmaction.__file__), 'models', 'localizers', 'drn')
+
+    drn_dir = os.path.join(os.path.dirname(mmaction.__file__), 'models', 'localizers', 'drn')
     without = run_python('import mmaction.models', subprocess_env)
     if os.path.isdir(drn_dir):
         # A wheel that ships the module needs no stub.
@@ -105,11 +109,8 @@ def test_drn_stub_is_noop_when_module_exists(monkeypatch, tmp_path):
     (tmp_path / 'models' / 'localizers' / 'drn').mkdir(parents=True)
     monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.delitem(sys.modules, name + '.drn', raising=False)
-    fake_spec = types.SimpleNamespace(submodule_search_locations=[
-        str(tmp_path)
-    ])
-    monkeypatch.setattr(compat.importlib.util, 'find_spec',
-                        lambda _: fake_spec)
+    fake_spec = types.SimpleNamespace(submodule_search_locations=[str(tmp_path)])
+    monkeypatch.setattr(compat.importlib.util, 'find_spec', lambda _: fake_spec)
     assert compat.stub_missing_drn_localizer() is False
     assert name not in sys.modules
 
@@ -129,8 +130,7 @@ def test_cpu_distributed_init(subprocess_env, with_shims, free_port):
         # CPU build: torch._C has no _cuda_setDevice; CUDA build without a
         # GPU: set_device raises a RuntimeError.
         assert without.returncode != 0
-        assert 'set_device' in without.stderr or \
-            '_cuda_setDevice' in without.stderr
+        assert 'set_device' in without.stderr or '_cuda_setDevice' in without.stderr
         # With the shim, a config asking for nccl runs on gloo.
         assert with_shims['dist'] == ['gloo', 1, [1.0, 1.0]]
 
@@ -138,6 +138,7 @@ def test_cpu_distributed_init(subprocess_env, with_shims, free_port):
 def test_cpu_distributed_shim_is_noop_with_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     from mmengine.dist import utils as dist_utils
+
     before = dist_utils._init_dist_pytorch
     assert compat.enable_cpu_distributed() is False
     assert dist_utils._init_dist_pytorch is before
@@ -166,9 +167,7 @@ def test_cpu_distributed_wrapper(monkeypatch, cuda):
 # ----------------------------------------------- weights_only checkpoints
 
 
-def test_mmengine_checkpoint_needs_allow_list(subprocess_env,
-                                              mmengine_checkpoint,
-                                              with_shims):
+def test_mmengine_checkpoint_needs_allow_list(subprocess_env, mmengine_checkpoint, with_shims):
     code = f"""
         from mmengine.runner.checkpoint import _load_checkpoint
         _load_checkpoint({str(mmengine_checkpoint.path)!r})
@@ -177,10 +176,8 @@ def test_mmengine_checkpoint_needs_allow_list(subprocess_env,
     assert without.returncode != 0
     assert 'Weights only load failed' in without.stderr
     assert 'HistoryBuffer' in without.stderr
-    assert with_shims['loss_history'] == pytest.approx(
-        mmengine_checkpoint.loss_history.tolist())
-    assert with_shims['loss_mean'] == pytest.approx(
-        mmengine_checkpoint.loss_history.mean())
+    assert with_shims['loss_history'] == pytest.approx(mmengine_checkpoint.loss_history.tolist())
+    assert with_shims['loss_mean'] == pytest.approx(mmengine_checkpoint.loss_history.mean())
 
 
 def pickle_globals(path) -> set:
@@ -203,7 +200,8 @@ def pickle_globals(path) -> set:
 def test_allow_list_covers_what_checkpoints_need(mmengine_checkpoint):
     weights_only = torch.serialization._weights_only_unpickler
     beyond_defaults = pickle_globals(mmengine_checkpoint.path) - set(
-        weights_only._get_allowed_globals())
+        weights_only._get_allowed_globals()
+    )
     # What the message hub of an mmengine checkpoint adds to torch's defaults.
     assert beyond_defaults == {
         'mmengine.logging.history_buffer.HistoryBuffer',
@@ -215,8 +213,7 @@ def test_allow_list_covers_what_checkpoints_need(mmengine_checkpoint):
     }
     allowed = weights_only._get_user_allowed_globals()
     assert beyond_defaults <= set(allowed)
-    assert torch.serialization.get_unsafe_globals_in_checkpoint(
-        str(mmengine_checkpoint.path)) == []
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(str(mmengine_checkpoint.path)) == []
     # The real builtins.getattr is not on the list: its stand-in is.
     assert allowed['builtins.getattr'] is compat._history_buffer_getattr
     assert 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD' not in os.environ
@@ -237,9 +234,11 @@ def test_getattr_stand_in_allows_only_statistics_methods(tmp_path):
     torch.save({'m': _GetAttr(HistoryBuffer, 'mean')}, path)
     loaded = torch.load(path, weights_only=True)
     assert loaded['m'] is HistoryBuffer.mean
-    for target, name in ((HistoryBuffer, '__init__'),
-                         (HistoryBuffer, '__setstate__'),
-                         (torch.Tensor, 'mean')):
+    for target, name in (
+        (HistoryBuffer, '__init__'),
+        (HistoryBuffer, '__setstate__'),
+        (torch.Tensor, 'mean'),
+    ):
         torch.save({'m': _GetAttr(target, name)}, path)
         with pytest.raises(pickle.UnpicklingError):
             torch.load(path, weights_only=True)
@@ -260,7 +259,6 @@ def test_allow_list_shim_is_noop_when_already_allowed(monkeypatch):
 
 
 class _Collect(logging.Handler):
-
     def __init__(self) -> None:
         super().__init__()
         self.messages: List[str] = []
@@ -286,12 +284,12 @@ def _construct(model: nn.Module, call) -> List[str]:
     try:
         constructor = DefaultOptimWrapperConstructor(
             dict(optimizer=dict(type='SGD', lr=0.1, weight_decay=1e-4)),
-            dict(norm_decay_mult=0.0, bypass_duplicate=True))
+            dict(norm_decay_mult=0.0, bypass_duplicate=True),
+        )
         wrapper = call(constructor, model)
     finally:
         logger.removeHandler(handler)
-    optimised = {id(p) for g in wrapper.optimizer.param_groups
-                 for p in g['params']}
+    optimised = {id(p) for g in wrapper.optimizer.param_groups for p in g['params']}
     assert optimised == {id(p) for p in model.parameters() if p.requires_grad}
     return handler.messages
 
@@ -310,18 +308,19 @@ def test_frozen_parameter_warnings_collapse_to_one_line():
 
     messages = _construct(_frozen_model(2), shimmed)
     assert not [m for m in messages if 'is skipped since its' in m]
-    assert messages.count(
-        '4 parameters with requires_grad=False are left out of the '
-        'optimizer (0: 2, 1: 2)') == 1
+    assert (
+        messages.count(
+            '4 parameters with requires_grad=False are left out of the optimizer (0: 2, 1: 2)'
+        )
+        == 1
+    )
     # Other warnings still come through, as they did without the shim.
     duplicate = [m for m in flood if 'is duplicate' in m]
-    assert duplicate and [m for m in messages if 'is duplicate' in m
-                          ] == duplicate
+    assert duplicate and [m for m in messages if 'is duplicate' in m] == duplicate
 
 
 def test_frozen_parameter_summary_absent_without_frozen_parameters():
-    messages = _construct(_frozen_model(0),
-                          DefaultOptimWrapperConstructor.__call__)
+    messages = _construct(_frozen_model(0), DefaultOptimWrapperConstructor.__call__)
     assert not [m for m in messages if 'requires_grad=False' in m]
 
 
@@ -330,11 +329,9 @@ def test_frozen_parameter_shim_is_noop_when_upstream_is_quiet(monkeypatch):
     monkeypatch.setattr(DefaultOptimWrapperConstructor, '__call__', original)
 
     def quiet_add_params(self, params, module, prefix='', is_dcn_module=None):
-        params.extend({'params': [p]} for p in module.parameters()
-                      if p.requires_grad)
+        params.extend({'params': [p]} for p in module.parameters() if p.requires_grad)
 
-    monkeypatch.setattr(DefaultOptimWrapperConstructor, 'add_params',
-                        quiet_add_params)
+    monkeypatch.setattr(DefaultOptimWrapperConstructor, 'add_params', quiet_add_params)
     assert compat.summarise_frozen_param_warnings() is False
     assert DefaultOptimWrapperConstructor.__call__ is original
 

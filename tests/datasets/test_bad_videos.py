@@ -1,4 +1,5 @@
 """Bad videos: skipped in training, named in testing, counted per epoch."""
+
 import glob
 import os
 import os.path as osp
@@ -10,26 +11,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _video_fixtures import make_broken_videos, make_rawframe_list, make_video_list
+from mmaction.datasets import RawframeDataset, VideoDataset
+from mmaction.registry import HOOKS, TRANSFORMS
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.logging import MessageHub
 from mmengine.registry import init_default_scope
 
-from _video_fixtures import (make_broken_videos, make_rawframe_list,
-                             make_video_list)
-from mmaction.datasets import RawframeDataset, VideoDataset
-from mmaction.registry import HOOKS, TRANSFORMS
-from mmaction_tdsclip.datasets import (SKIPPED_DIR_ENV, VideoDecodeError,
-                                       bad_samples, read_skip_events)
+from mmaction_tdsclip.datasets import (
+    SKIPPED_DIR_ENV,
+    VideoDecodeError,
+    bad_samples,
+    read_skip_events,
+)
 from mmaction_tdsclip.datasets.synthetic import frame_indices_of
-from mmaction_tdsclip.datasets.transforms import (TDSDecordDecode,
-                                                  TDSPyAVDecode)
+from mmaction_tdsclip.datasets.transforms import TDSDecordDecode, TDSPyAVDecode
 
 init_default_scope('mmaction')
 
-BACKENDS = [('TDSDecordInit', 'TDSDecordDecode'),
-            ('TDSPyAVInit', 'TDSPyAVDecode')]
-BROKEN = ['zero', 'random', 'truncated', 'truncated_faststart', 'tiny',
-          'missing']
+BACKENDS = [('TDSDecordInit', 'TDSDecordDecode'), ('TDSPyAVInit', 'TDSPyAVDecode')]
+BROKEN = ['zero', 'random', 'truncated', 'truncated_faststart', 'tiny', 'missing']
 
 
 @pytest.fixture(scope='session')
@@ -49,28 +50,29 @@ def skip_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def warnings_log(monkeypatch):
     messages = []
-    monkeypatch.setattr(bad_samples, 'print_log',
-                        lambda msg, **kwargs: messages.append(msg))
+    monkeypatch.setattr(bad_samples, 'print_log', lambda msg, **kwargs: messages.append(msg))
     return messages
 
 
 def pipeline(backend, test_mode, **init_kwargs):
     init, decode = backend
-    return Compose([
-        TRANSFORMS.build(dict(type=init, test_mode=test_mode,
-                              **init_kwargs)),
-        TRANSFORMS.build(dict(type='SampleTDSFrames', num_segments=4,
-                              num_local_frames=5, test_mode=test_mode)),
-        TRANSFORMS.build(dict(type=decode, test_mode=test_mode)),
-    ])
+    return Compose(
+        [
+            TRANSFORMS.build(dict(type=init, test_mode=test_mode, **init_kwargs)),
+            TRANSFORMS.build(
+                dict(
+                    type='SampleTDSFrames', num_segments=4, num_local_frames=5, test_mode=test_mode
+                )
+            ),
+            TRANSFORMS.build(dict(type=decode, test_mode=test_mode)),
+        ]
+    )
 
 
 @pytest.mark.parametrize('backend', BACKENDS, ids=['decord', 'pyav'])
 @pytest.mark.parametrize('kind', BROKEN)
-def test_broken_video_skipped_in_training(zoo, backend, kind, skip_dir,
-                                          warnings_log):
-    assert pipeline(backend, False)(
-        dict(filename=zoo[kind], start_index=0)) is None
+def test_broken_video_skipped_in_training(zoo, backend, kind, skip_dir, warnings_log):
+    assert pipeline(backend, False)(dict(filename=zoo[kind], start_index=0)) is None
     events, _ = read_skip_events(skip_dir, {})
     assert [e['file'] for e in events] == [zoo[kind]]
     assert len(warnings_log) == 1 and zoo[kind] in warnings_log[0]
@@ -86,17 +88,14 @@ def test_broken_video_raises_in_test_mode(zoo, backend, kind):
 
 @pytest.mark.parametrize('backend', BACKENDS, ids=['decord', 'pyav'])
 def test_two_frame_video_is_clamped(zoo, backend):
-    res = pipeline(backend, True)(
-        dict(filename=zoo['two_frames'], start_index=0))
+    res = pipeline(backend, True)(dict(filename=zoo['two_frames'], start_index=0))
     assert res['total_frames'] == 2
     assert set(res['frame_inds'].tolist()) == {0, 1}
-    np.testing.assert_array_equal(frame_indices_of(res['imgs']),
-                                  res['frame_inds'])
+    np.testing.assert_array_equal(frame_indices_of(res['imgs']), res['frame_inds'])
 
 
 @pytest.mark.parametrize('backend', BACKENDS, ids=['decord', 'pyav'])
-def test_too_short_video_skipped_or_named(zoo, backend, skip_dir,
-                                          warnings_log):
+def test_too_short_video_skipped_or_named(zoo, backend, skip_dir, warnings_log):
     args = dict(filename=zoo['two_frames'], start_index=0)
     assert pipeline(backend, False, min_frames=3)(dict(args)) is None
     assert '2 frames' in read_skip_events(skip_dir, {})[0][0]['reason']
@@ -138,8 +137,7 @@ class _SlowReader:
 
     def get_batch(self, inds):
         time.sleep(3)
-        return types.SimpleNamespace(
-            asnumpy=lambda: np.zeros((len(inds), 32, 32, 3), np.uint8))
+        return types.SimpleNamespace(asnumpy=lambda: np.zeros((len(inds), 32, 32, 3), np.uint8))
 
 
 class _SlowContainer:
@@ -155,20 +153,18 @@ class _SlowContainer:
         pass
 
 
-@pytest.mark.parametrize('decode_cls, reader', [(TDSDecordDecode,
-                                                 _SlowReader),
-                                                (TDSPyAVDecode,
-                                                 _SlowContainer)])
-def test_hanging_decoder_times_out(decode_cls, reader, skip_dir,
-                                   warnings_log):
-    results = dict(filename='hang.mp4', video_reader=reader(),
-                   frame_inds=np.arange(10), total_frames=40)
+@pytest.mark.parametrize(
+    'decode_cls, reader', [(TDSDecordDecode, _SlowReader), (TDSPyAVDecode, _SlowContainer)]
+)
+def test_hanging_decoder_times_out(decode_cls, reader, skip_dir, warnings_log):
+    results = dict(
+        filename='hang.mp4', video_reader=reader(), frame_inds=np.arange(10), total_frames=40
+    )
     assert decode_cls(timeout=0.2)(dict(results)) is None
     events, _ = read_skip_events(skip_dir, {})
     assert 'DecodeTimeoutError' in events[0]['reason']
     with pytest.raises(VideoDecodeError, match='hang.mp4'):
-        decode_cls(timeout=0.2, test_mode=True)(
-            dict(results, video_reader=reader()))
+        decode_cls(timeout=0.2, test_mode=True)(dict(results, video_reader=reader()))
 
 
 def test_decodes_each_distinct_frame_once():
@@ -176,11 +172,9 @@ def test_decodes_each_distinct_frame_once():
 
     def frame(i):
         # Left-right asymmetric, so a flip shows.
-        return (np.arange(16, dtype=np.uint8)[None, :, None] * 2 + i
-                ).repeat(16, 0).repeat(3, 2)
+        return (np.arange(16, dtype=np.uint8)[None, :, None] * 2 + i).repeat(16, 0).repeat(3, 2)
 
     class Reader:
-
         def __len__(self):
             return 10
 
@@ -190,8 +184,7 @@ def test_decodes_each_distinct_frame_once():
             return types.SimpleNamespace(asnumpy=lambda: frames)
 
     inds = np.array([0, 0, 0, 1, 2, 0, 0, 1, 2, 3, 7, 8, 9, 9, 9])
-    res = TDSDecordDecode()(
-        dict(filename='x.mp4', video_reader=Reader(), frame_inds=inds))
+    res = TDSDecordDecode()(dict(filename='x.mp4', video_reader=Reader(), frame_inds=inds))
     assert calls == [[0, 1, 2, 3, 7, 8, 9]]
     assert [int(img[0, 0, 0]) for img in res['imgs']] == inds.tolist()
     # Every entry is its own frame: an in-place flip (as Flip does) of each
@@ -206,8 +199,7 @@ def test_decodes_each_distinct_frame_once():
 @pytest.fixture(scope='session')
 def frame_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('frames'))
-    make_rawframe_list(root, [('good', 0), ('missing_tail', 1),
-                              ('corrupt', 2)], num_frames=12)
+    make_rawframe_list(root, [('good', 0), ('missing_tail', 1), ('corrupt', 2)], num_frames=12)
     # Folder holds fewer frames than listed.
     for i in (10, 11, 12):
         os.remove(osp.join(root, 'frames', 'missing_tail', f'{i:05}.jpg'))
@@ -217,23 +209,32 @@ def frame_root(tmp_path_factory):
 
 
 def rawframe_pipeline(test_mode):
-    return Compose([
-        TRANSFORMS.build(dict(type='SampleTDSFrames', num_segments=4,
-                              num_local_frames=5, test_mode=test_mode)),
-        TRANSFORMS.build(dict(type='TDSRawFrameDecode', test_mode=test_mode))
-    ])
+    return Compose(
+        [
+            TRANSFORMS.build(
+                dict(
+                    type='SampleTDSFrames', num_segments=4, num_local_frames=5, test_mode=test_mode
+                )
+            ),
+            TRANSFORMS.build(dict(type='TDSRawFrameDecode', test_mode=test_mode)),
+        ]
+    )
 
 
 def rawframe_info(frame_root, name):
-    return dict(frame_dir=osp.join(frame_root, 'frames', name),
-                total_frames=12, start_index=1, filename_tmpl='{:05}.jpg',
-                modality='RGB', label=0)
+    return dict(
+        frame_dir=osp.join(frame_root, 'frames', name),
+        total_frames=12,
+        start_index=1,
+        filename_tmpl='{:05}.jpg',
+        modality='RGB',
+        label=0,
+    )
 
 
 def test_rawframes_good(frame_root):
     res = rawframe_pipeline(True)(rawframe_info(frame_root, 'good'))
-    np.testing.assert_array_equal(
-        frame_indices_of(res['imgs']) + 1, res['frame_inds'])
+    np.testing.assert_array_equal(frame_indices_of(res['imgs']) + 1, res['frame_inds'])
 
 
 @pytest.mark.parametrize('name', ['missing_tail', 'corrupt', 'absent'])
@@ -243,8 +244,7 @@ def test_rawframes_bad(frame_root, name, skip_dir, warnings_log):
     with pytest.raises(VideoDecodeError, match=name):
         rawframe_pipeline(True)(dict(info))
     np.random.seed(0)
-    skipped = [rawframe_pipeline(False)(dict(info)) is None
-               for _ in range(5)]
+    skipped = [rawframe_pipeline(False)(dict(info)) is None for _ in range(5)]
     assert any(skipped)
 
 
@@ -254,24 +254,26 @@ def _dataset(root, zoo, test_mode):
     shutil.copy(zoo['zero'], osp.join(root, 'videos', 'bad_zero.mp4'))
     shutil.copy(zoo['random'], osp.join(root, 'videos', 'bad_random.mp4'))
     ann = make_video_list(
-        root, [(f'ok{i}.mp4', i % 3) for i in range(6)] +
-        [('bad_zero.mp4', 0), ('bad_random.mp4', 1)], num_frames=20)
+        root,
+        [(f'ok{i}.mp4', i % 3) for i in range(6)] + [('bad_zero.mp4', 0), ('bad_random.mp4', 1)],
+        num_frames=20,
+    )
     return VideoDataset(
-        ann, data_prefix=dict(video=osp.join(root, 'videos')),
+        ann,
+        data_prefix=dict(video=osp.join(root, 'videos')),
         test_mode=test_mode,
         pipeline=[
             dict(type='TDSDecordInit', test_mode=test_mode),
-            dict(type='SampleTDSFrames', num_segments=2, num_local_frames=3,
-                 test_mode=test_mode),
+            dict(type='SampleTDSFrames', num_segments=2, num_local_frames=3, test_mode=test_mode),
             dict(type='TDSDecordDecode', test_mode=test_mode),
             dict(type='Resize', scale=(32, 32), keep_ratio=False),
             dict(type='FormatShape', input_format='NCTHW'),
             dict(type='PackActionInputs'),
-        ])
+        ],
+    )
 
 
 class _Logger:
-
     def __init__(self):
         self.records = []
 
@@ -282,22 +284,28 @@ class _Logger:
         self.records.append(('warning', msg))
 
 
-@pytest.mark.parametrize('num_workers, persistent', [(0, False), (2, False),
-                                                     (2, True)])
-def test_skipped_samples_hook_counts_across_workers(tmp_path, zoo,
-                                                    monkeypatch,
-                                                    num_workers, persistent):
+@pytest.mark.parametrize('num_workers, persistent', [(0, False), (2, False), (2, True)])
+def test_skipped_samples_hook_counts_across_workers(
+    tmp_path, zoo, monkeypatch, num_workers, persistent
+):
     monkeypatch.delenv(SKIPPED_DIR_ENV, raising=False)
     monkeypatch.setattr(bad_samples, '_warned_here', set())
     dataset = _dataset(str(tmp_path), zoo, test_mode=False)
     hook = HOOKS.build(dict(type='SkippedSamplesHook'))
     runner = types.SimpleNamespace(
-        log_dir=str(tmp_path / 'log'), epoch=0, logger=_Logger(),
-        message_hub=MessageHub.get_instance('skip-hook-test'))
+        log_dir=str(tmp_path / 'log'),
+        epoch=0,
+        logger=_Logger(),
+        message_hub=MessageHub.get_instance('skip-hook-test'),
+    )
     hook.before_run(runner)
     loader = torch.utils.data.DataLoader(
-        dataset, batch_size=2, num_workers=num_workers,
-        persistent_workers=persistent, collate_fn=pseudo_collate)
+        dataset,
+        batch_size=2,
+        num_workers=num_workers,
+        persistent_workers=persistent,
+        collate_fn=pseudo_collate,
+    )
     for epoch in range(2):
         runner.epoch = epoch
         seen = sum(len(batch['inputs']) for batch in loader)
@@ -312,10 +320,9 @@ def test_skipped_samples_hook_counts_across_workers(tmp_path, zoo,
         count = int(message.split('skipped ')[1].split()[0])
         assert count >= 2
         assert 'from 2 files' in message
-    assert len(events) == int(runner.message_hub.get_info(
-        'skipped_samples_epoch')) + sum(
-            int(m.split('skipped ')[1].split()[0])
-            for _, m in runner.logger.records[:-1])
+    assert len(events) == int(runner.message_hub.get_info('skipped_samples_epoch')) + sum(
+        int(m.split('skipped ')[1].split()[0]) for _, m in runner.logger.records[:-1]
+    )
     # One warning marker per bad file, whichever worker met it first.
     assert len(os.listdir(osp.join(hook.skip_dir, 'warned'))) == 2
     hook.after_run(runner)
@@ -327,13 +334,19 @@ def test_hook_logs_zero_when_nothing_skipped(tmp_path, monkeypatch):
     monkeypatch.delenv(SKIPPED_DIR_ENV, raising=False)
     hook = HOOKS.build(dict(type='SkippedSamplesHook'))
     runner = types.SimpleNamespace(
-        log_dir=str(tmp_path), epoch=0, logger=_Logger(),
-        message_hub=MessageHub.get_instance('skip-hook-test-0'))
+        log_dir=str(tmp_path),
+        epoch=0,
+        logger=_Logger(),
+        message_hub=MessageHub.get_instance('skip-hook-test-0'),
+    )
     hook.before_run(runner)
     hook.after_train_epoch(runner)
     assert runner.logger.records == [
-        ('info', 'Epoch 1: skipped 0 unreadable training samples from 0 '
-         'files (0 distinct files so far).')
+        (
+            'info',
+            'Epoch 1: skipped 0 unreadable training samples from 0 '
+            'files (0 distinct files so far).',
+        )
     ]
     hook.after_run(runner)
 
@@ -345,21 +358,23 @@ def test_test_mode_dataset_names_the_file(tmp_path, zoo):
         dataset[6]
 
 
-def test_rawframe_dataset_skips_in_training(tmp_path, frame_root,
-                                            skip_dir, warnings_log):
+def test_rawframe_dataset_skips_in_training(tmp_path, frame_root, skip_dir, warnings_log):
     ann = osp.join(str(tmp_path), 'ann.txt')
     with open(ann, 'w') as f:
         f.write('good 12 0\nabsent 12 1\n')
     dataset = RawframeDataset(
-        ann, data_prefix=dict(img=osp.join(frame_root, 'frames')),
-        filename_tmpl='{:05}.jpg', start_index=1,
+        ann,
+        data_prefix=dict(img=osp.join(frame_root, 'frames')),
+        filename_tmpl='{:05}.jpg',
+        start_index=1,
         pipeline=[
             dict(type='SampleTDSFrames', num_segments=2, num_local_frames=3),
             dict(type='TDSRawFrameDecode'),
             dict(type='Resize', scale=(32, 32), keep_ratio=False),
             dict(type='FormatShape', input_format='NCTHW'),
             dict(type='PackActionInputs'),
-        ])
+        ],
+    )
     np.random.seed(0)
     for _ in range(4):
         sample = dataset[1]
@@ -371,29 +386,40 @@ def test_runner_reports_skips_per_epoch_with_workers(tmp_path, zoo):
     """A real training run (2 epochs, 2 persistent workers) on a list with
     two unreadable videos: each is named once in the log, and every epoch
     ends with the count."""
+    from _video_fixtures import make_tiny
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from _video_fixtures import make_tiny
     root = str(tmp_path)
     os.makedirs(osp.join(root, 'videos'))
     shutil.copy(zoo['zero'], osp.join(root, 'videos', 'bad_zero.mp4'))
     shutil.copy(zoo['truncated'], osp.join(root, 'videos', 'bad_cut.mp4'))
     train = make_video_list(
-        root, [(f'ok{i}.mp4', i) for i in range(4)] +
-        [('bad_zero.mp4', 1), ('bad_cut.mp4', 2)], num_frames=20,
-        height=48, width=64, ann_name='train.txt')
+        root,
+        [(f'ok{i}.mp4', i) for i in range(4)] + [('bad_zero.mp4', 1), ('bad_cut.mp4', 2)],
+        num_frames=20,
+        height=48,
+        width=64,
+        ann_name='train.txt',
+    )
     val = make_video_list(root, [('ok0.mp4', 0)], ann_name='val.txt')
-    cfg = make_tiny(Config.fromfile(str(
-        Path(__file__).resolve().parents[1] / 'configs' / 'tdsclip' /
-        'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb.py')))
-    for split, ann, workers in (('train', train, 2), ('val', val, 0),
-                                ('test', val, 0)):
+    cfg = make_tiny(
+        Config.fromfile(
+            str(
+                Path(__file__).resolve().parents[2]
+                / 'configs'
+                / 'tdsclip'
+                / 'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb.py'
+            )
+        )
+    )
+    for split, ann, workers in (('train', train, 2), ('val', val, 0), ('test', val, 0)):
         cfg[f'{split}_dataloader'].update(
-            batch_size=2, num_workers=workers,
-            persistent_workers=workers > 0)
+            batch_size=2, num_workers=workers, persistent_workers=workers > 0
+        )
         cfg[f'{split}_dataloader'].dataset.update(
-            ann_file=ann, data_prefix=dict(video=osp.join(root, 'videos')))
+            ann_file=ann, data_prefix=dict(video=osp.join(root, 'videos'))
+        )
     cfg.train_cfg.max_epochs = 2
     cfg.work_dir = osp.join(root, 'work')
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10)
@@ -407,6 +433,5 @@ def test_runner_reports_skips_per_epoch_with_workers(tmp_path, zoo):
         line = log.split(f'Epoch {epoch}: skipped ')[1].split('\n')[0]
         assert int(line.split()[0]) >= 2
     for name in ('bad_zero.mp4', 'bad_cut.mp4'):
-        assert log.count(f'Skipping unreadable video '
-                         f'{osp.join(root, "videos", name)}') == 1
+        assert log.count(f'Skipping unreadable video {osp.join(root, "videos", name)}') == 1
     assert '2 distinct files so far' in log

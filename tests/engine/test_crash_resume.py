@@ -25,6 +25,7 @@ else is a function of the seed and the position in training:
 
 The model has no dropout, and every process uses one thread.
 """
+
 import json
 import os
 import os.path as osp
@@ -38,11 +39,18 @@ from _reliability_worker import start
 MAX_WAIT_S = 240
 
 SCENARIOS = {
-    'iter': dict(args=['--loop', 'iter', '--max-steps', '12', '--ckpt-interval', '4'],
-                 pause_at=6, checkpoints=['iter_4.pth'], resumed_at=4),
-    'epoch': dict(args=['--loop', 'epoch', '--max-steps', '4', '--ckpt-interval', '1',
-                        '--num-workers', '1'],
-                  pause_at=8, checkpoints=['epoch_1.pth', 'epoch_2.pth'], resumed_at=6),
+    'iter': dict(
+        args=['--loop', 'iter', '--max-steps', '12', '--ckpt-interval', '4'],
+        pause_at=6,
+        checkpoints=['iter_4.pth'],
+        resumed_at=4,
+    ),
+    'epoch': dict(
+        args=['--loop', 'epoch', '--max-steps', '4', '--ckpt-interval', '1', '--num-workers', '1'],
+        pause_at=8,
+        checkpoints=['epoch_1.pth', 'epoch_2.pth'],
+        resumed_at=6,
+    ),
 }
 TOTAL_ITERS = 12
 
@@ -56,7 +64,9 @@ def _wait_for(path, proc, work_dir):
     deadline = time.monotonic() + MAX_WAIT_S
     while not osp.exists(path):
         if not proc.is_alive():
-            pytest.fail(f'{work_dir}: exited with {proc.exitcode} before {path} appeared:\n{_log(work_dir)}')
+            pytest.fail(
+                f'{work_dir}: exited with {proc.exitcode} before {path} appeared:\n{_log(work_dir)}'
+            )
         if time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f'{work_dir}: {path} did not appear in {MAX_WAIT_S} s:\n{_log(work_dir)}')
@@ -82,10 +92,14 @@ def _result(work_dir):
 def runs(tmp_path_factory):
     """Both scenarios, run side by side: baselines and victims, then the resumes."""
     root = tmp_path_factory.mktemp('crash_resume')
-    dirs = {mode: (str(root / f'{mode}_baseline'), str(root / f'{mode}_killed')) for mode in SCENARIOS}
+    dirs = {
+        mode: (str(root / f'{mode}_baseline'), str(root / f'{mode}_killed')) for mode in SCENARIOS
+    }
     baselines = {mode: start(dirs[mode][0], *s['args']) for mode, s in SCENARIOS.items()}
-    victims = {mode: start(dirs[mode][1], *s['args'], '--pause-at', str(s['pause_at']))
-               for mode, s in SCENARIOS.items()}
+    victims = {
+        mode: start(dirs[mode][1], *s['args'], '--pause-at', str(s['pause_at']))
+        for mode, s in SCENARIOS.items()
+    }
     at_kill = {}
     for mode, proc in victims.items():
         work_dir = dirs[mode][1]
@@ -100,8 +114,15 @@ def runs(tmp_path_factory):
     for mode in SCENARIOS:
         _finish(baselines[mode], dirs[mode][0])
         _finish(resumed[mode], dirs[mode][1])
-    return {mode: dict(baseline=_result(dirs[mode][0]), resumed=_result(dirs[mode][1]),
-                       at_kill=at_kill[mode], work_dir=dirs[mode][1]) for mode in SCENARIOS}
+    return {
+        mode: dict(
+            baseline=_result(dirs[mode][0]),
+            resumed=_result(dirs[mode][1]),
+            at_kill=at_kill[mode],
+            work_dir=dirs[mode][1],
+        )
+        for mode in SCENARIOS
+    }
 
 
 @pytest.mark.parametrize('mode', sorted(SCENARIOS))
@@ -122,7 +143,9 @@ def test_resumed_run_matches_uninterrupted_run(runs, mode):
     assert resumed['start_iter'] == SCENARIOS[mode]['resumed_at']
     assert baseline['end_iter'] == resumed['end_iter'] == TOTAL_ITERS
     assert baseline['state'].keys() == resumed['state'].keys()
-    mismatched = [k for k in baseline['state'] if not torch.equal(baseline['state'][k], resumed['state'][k])]
+    mismatched = [
+        k for k in baseline['state'] if not torch.equal(baseline['state'][k], resumed['state'][k])
+    ]
     assert not mismatched, f'weights differ after resume: {mismatched[:5]}'
     assert resumed['metrics'] == baseline['metrics']
     assert set(baseline['metrics']) >= {'acc/top1', 'acc/mean1'}
@@ -131,7 +154,11 @@ def test_resumed_run_matches_uninterrupted_run(runs, mode):
 def test_training_changed_the_weights(runs):
     """Guards the comparison above against a run that trains nothing."""
     for mode in SCENARIOS:
-        initial = torch.load(osp.join(runs[mode]['work_dir'], '..', f'{mode}_baseline', 'initial_state.pt'))
+        initial = torch.load(
+            osp.join(runs[mode]['work_dir'], '..', f'{mode}_baseline', 'initial_state.pt')
+        )
         trained = runs[mode]['baseline']['state']
-        changed = [k for k in trained if k.startswith('neck.') and not torch.equal(initial[k], trained[k])]
+        changed = [
+            k for k in trained if k.startswith('neck.') and not torch.equal(initial[k], trained[k])
+        ]
         assert len(changed) > 10, mode

@@ -1,4 +1,5 @@
 """AtomicCheckpointHook: a save killed half-way never leaves a broken checkpoint behind."""
+
 import json
 import os
 import os.path as osp
@@ -9,15 +10,19 @@ from types import SimpleNamespace
 import pytest
 import torch
 from _reliability_worker import start
+from mmaction.registry import HOOKS
 from mmengine.fileio import get_file_backend
 from mmengine.hooks import CheckpointHook
 from mmengine.logging import MessageHub, MMLogger
 
-from mmaction.registry import HOOKS
 from mmaction_tdsclip.engine.hooks import AtomicCheckpointHook
-from mmaction_tdsclip.engine.hooks.atomic_checkpoint import (ATOMIC_BACKEND, PARTIAL_SUFFIX,
-                                                             AtomicLocalBackend, atomic_write_bytes,
-                                                             remove_partial_files)
+from mmaction_tdsclip.engine.hooks.atomic_checkpoint import (
+    ATOMIC_BACKEND,
+    PARTIAL_SUFFIX,
+    AtomicLocalBackend,
+    atomic_write_bytes,
+    remove_partial_files,
+)
 
 MAX_WAIT_S = 240
 
@@ -57,7 +62,12 @@ def test_failed_write_keeps_old_file_and_cleans_up(tmp_path, monkeypatch):
 
 
 def test_remove_partial_files_only_removes_leftovers(tmp_path):
-    for name in ['epoch_1.pth', 'last_checkpoint', f'.epoch_2.pth.123.ab12cd34{PARTIAL_SUFFIX}', 'notes.partial']:
+    for name in [
+        'epoch_1.pth',
+        'last_checkpoint',
+        f'.epoch_2.pth.123.ab12cd34{PARTIAL_SUFFIX}',
+        'notes.partial',
+    ]:
         (tmp_path / name).write_bytes(b'x')
     removed = remove_partial_files(str(tmp_path))
     assert [osp.basename(p) for p in removed] == [f'.epoch_2.pth.123.ab12cd34{PARTIAL_SUFFIX}']
@@ -92,11 +102,17 @@ def _fake_runner(work_dir, crash_on=None):
     def save_checkpoint(out_dir, filename, file_client_args=None, backend_args=None, **kwargs):
         if filename == crash_on:
             raise _Crash(filename)
-        get_file_backend(out_dir, backend_args=backend_args).put(filename.encode(), osp.join(out_dir, filename))
+        get_file_backend(out_dir, backend_args=backend_args).put(
+            filename.encode(), osp.join(out_dir, filename)
+        )
 
     name = f'ckpt_order_{osp.basename(work_dir)}'
-    return SimpleNamespace(work_dir=work_dir, save_checkpoint=save_checkpoint,
-                           message_hub=MessageHub.get_instance(name), logger=MMLogger.get_instance(name))
+    return SimpleNamespace(
+        work_dir=work_dir,
+        save_checkpoint=save_checkpoint,
+        message_hub=MessageHub.get_instance(name),
+        logger=MMLogger.get_instance(name),
+    )
 
 
 @pytest.mark.parametrize('hook_type', [CheckpointHook, AtomicCheckpointHook])
@@ -142,8 +158,12 @@ def killed_during_save(tmp_path_factory):
     os.kill(victim.pid, signal.SIGKILL)
     victim.join(MAX_WAIT_S)
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        state = dict(exitcode=victim.exitcode, pointer=f.read(), files=sorted(os.listdir(work_dir)),
-                     partial=[n for n in os.listdir(work_dir) if n.endswith(PARTIAL_SUFFIX)])
+        state = dict(
+            exitcode=victim.exitcode,
+            pointer=f.read(),
+            files=sorted(os.listdir(work_dir)),
+            partial=[n for n in os.listdir(work_dir) if n.endswith(PARTIAL_SUFFIX)],
+        )
     state['partial_sizes'] = [os.path.getsize(osp.join(work_dir, n)) for n in state['partial']]
     state['checkpoint'] = torch.load(osp.join(work_dir, 'iter_2.pth'), map_location='cpu')
     state['dumped'] = torch.load(osp.join(work_dir, 'state_iter_2.pt'))

@@ -1,6 +1,7 @@
 """Every shipped config: the paper recipe it encodes, and one training
 iteration plus one multi-view test iteration on tiny data laid out like the
 real dataset, with a tiny frozen backbone so it runs on a CPU."""
+
 import glob
 import math
 import os
@@ -11,37 +12,52 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _video_fixtures import make_rawframe_list, make_tiny
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from _video_fixtures import make_rawframe_list, make_tiny
 from mmaction_tdsclip.datasets.synthetic import write_video
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(glob.glob(str(REPO_ROOT / 'configs' / 'tdsclip' / '*.py')))
 NAMES = [osp.basename(c)[:-3] for c in CONFIGS]
 
 # The paper rows (spec section 9) each config must encode:
 # dataset, backbone, T, epochs, lr, classes, test clips.
 RECIPES = {
-    'tdsclip_clip-vit-b16_8xb16-u8x5-40e_sthv1-rgb':
-    ('sthv1', 'ViT-B/16', 8, 40, 1e-3, 174, 2),
-    'tdsclip_clip-vit-b16_8xb16-u16x5-40e_sthv1-rgb':
-    ('sthv1', 'ViT-B/16', 16, 40, 1e-3, 174, 2),
-    'tdsclip_clip-vit-l14_8xb16-u8x5-30e_sthv1-rgb':
-    ('sthv1', 'ViT-L/14', 8, 30, 1e-4, 174, 2),
-    'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb':
-    ('sthv2', 'ViT-B/16', 8, 30, 1e-3, 174, 2),
-    'tdsclip_clip-vit-b16_8xb16-u16x5-30e_sthv2-rgb':
-    ('sthv2', 'ViT-B/16', 16, 30, 1e-3, 174, 2),
-    'tdsclip_clip-vit-l14_8xb16-u8x5-30e_sthv2-rgb':
-    ('sthv2', 'ViT-L/14', 8, 30, 1e-4, 174, 2),
-    'tdsclip_clip-vit-b16_8xb16-u8x5-30e_kinetics400-rgb':
-    ('k400', 'ViT-B/16', 8, 30, 1e-3, 400, 4),
-    'tdsclip_clip-vit-b16_8xb16-u32x5-30e_kinetics400-rgb':
-    ('k400', 'ViT-B/16', 32, 30, 1e-3, 400, 4),
-    'tdsclip_clip-vit-l14_8xb16-u8x5-30e_kinetics400-rgb':
-    ('k400', 'ViT-L/14', 8, 30, 1e-4, 400, 4),
+    'tdsclip_clip-vit-b16_8xb16-u8x5-40e_sthv1-rgb': ('sthv1', 'ViT-B/16', 8, 40, 1e-3, 174, 2),
+    'tdsclip_clip-vit-b16_8xb16-u16x5-40e_sthv1-rgb': ('sthv1', 'ViT-B/16', 16, 40, 1e-3, 174, 2),
+    'tdsclip_clip-vit-l14_8xb16-u8x5-30e_sthv1-rgb': ('sthv1', 'ViT-L/14', 8, 30, 1e-4, 174, 2),
+    'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb': ('sthv2', 'ViT-B/16', 8, 30, 1e-3, 174, 2),
+    'tdsclip_clip-vit-b16_8xb16-u16x5-30e_sthv2-rgb': ('sthv2', 'ViT-B/16', 16, 30, 1e-3, 174, 2),
+    'tdsclip_clip-vit-l14_8xb16-u8x5-30e_sthv2-rgb': ('sthv2', 'ViT-L/14', 8, 30, 1e-4, 174, 2),
+    'tdsclip_clip-vit-b16_8xb16-u8x5-30e_kinetics400-rgb': (
+        'k400',
+        'ViT-B/16',
+        8,
+        30,
+        1e-3,
+        400,
+        4,
+    ),
+    'tdsclip_clip-vit-b16_8xb16-u32x5-30e_kinetics400-rgb': (
+        'k400',
+        'ViT-B/16',
+        32,
+        30,
+        1e-3,
+        400,
+        4,
+    ),
+    'tdsclip_clip-vit-l14_8xb16-u8x5-30e_kinetics400-rgb': (
+        'k400',
+        'ViT-L/14',
+        8,
+        30,
+        1e-4,
+        400,
+        4,
+    ),
 }
 SIDE_DIM = {'ViT-B/16': 320, 'ViT-L/14': 512}
 SS_FLIP = {
@@ -83,11 +99,11 @@ def test_config_encodes_the_recipe(name):
     assert cfg.model.cls_head.label_smooth_eps == 0.1
     assert cfg.model.cls_head.average_clips == 'prob'
     np.testing.assert_allclose(
-        cfg.model.data_preprocessor.mean,
-        np.array([0.48145466, 0.4578275, 0.40821073]) * 255)
+        cfg.model.data_preprocessor.mean, np.array([0.48145466, 0.4578275, 0.40821073]) * 255
+    )
     np.testing.assert_allclose(
-        cfg.model.data_preprocessor.std,
-        np.array([0.26862954, 0.26130258, 0.27577711]) * 255)
+        cfg.model.data_preprocessor.std, np.array([0.26862954, 0.26130258, 0.27577711]) * 255
+    )
     # Optimisation.
     opt = cfg.optim_wrapper
     assert opt.type == 'AmpOptimWrapper'
@@ -105,19 +121,22 @@ def test_config_encodes_the_recipe(name):
     assert warmup.type == 'LinearLR' and warmup.end == 4
     assert warmup.start_factor <= 1e-3 and warmup.convert_to_iter_based
     assert cosine.type == 'CosineAnnealingLR' and cosine.eta_min == 0
-    assert (cosine.begin, cosine.end, cosine.T_max) == (4, epochs,
-                                                        epochs - 4)
+    assert (cosine.begin, cosine.end, cosine.T_max) == (4, epochs, epochs - 4)
     assert cosine.convert_to_iter_based
     assert cfg.auto_scale_lr == dict(enable=False, base_batch_size=128)
-    assert {'SkippedSamplesHook', 'TDSConfigCheckHook', 'NaNGuardHook'} <= set(_types(cfg.custom_hooks))
+    assert {'SkippedSamplesHook', 'TDSConfigCheckHook', 'NaNGuardHook'} <= set(
+        _types(cfg.custom_hooks)
+    )
     assert cfg.default_hooks.checkpoint.type == 'AtomicCheckpointHook'
     # Data.
     train = cfg.train_dataloader.dataset.pipeline
     assert cfg.train_dataloader.batch_size == 16
     protocol = 'kinetics' if dataset == 'k400' else 'sth'
-    for pipe, mode_clips in ((train, None), (
-            cfg.val_dataloader.dataset.pipeline, 1),
-                             (cfg.test_dataloader.dataset.pipeline, clips)):
+    for pipe, mode_clips in (
+        (train, None),
+        (cfg.val_dataloader.dataset.pipeline, 1),
+        (cfg.test_dataloader.dataset.pipeline, clips),
+    ):
         sampler = _find(pipe, 'SampleTDSFrames')
         assert sampler['num_segments'] == t
         assert sampler['num_local_frames'] == 5
@@ -133,8 +152,7 @@ def test_config_encodes_the_recipe(name):
     assert _types(augment)[-2:] != ['Resize']
     test_pipe = cfg.test_dataloader.dataset.pipeline
     assert _find(test_pipe, 'LongSideThreeCrop')['crop_size'] == 224
-    assert _find(cfg.val_dataloader.dataset.pipeline,
-                 'CenterCrop')['crop_size'] == 224
+    assert _find(cfg.val_dataloader.dataset.pipeline, 'CenterCrop')['crop_size'] == 224
     if dataset == 'k400':
         assert 'ClipRandAugment' not in _types(augment)
         assert _find(augment, 'ClipRandomGrayscale')['prob'] == 0.2
@@ -159,12 +177,12 @@ def test_config_encodes_the_recipe(name):
 
 
 # ------------------------------------------------------------ tiny runs
-_WEBM_SCRIPT = '''
+_WEBM_SCRIPT = """
 import sys
 from mmaction_tdsclip.datasets.synthetic import write_video
 for path in sys.argv[1:]:
     write_video(path, 23, 48, 64, codec='libvpx-vp9')
-'''
+"""
 
 
 @pytest.fixture(scope='session')
@@ -175,35 +193,44 @@ def tiny_data(tmp_path_factory):
     data = {}
     sthv1 = str(root / 'sthv1')
     data['sthv1'] = dict(
-        train=make_rawframe_list(sthv1, [('1001', 2), ('1002', 4)],
-                                 num_frames=17, height=48, width=64,
-                                 ann_name='train.txt'),
-        val=make_rawframe_list(sthv1, [('1003', 30)], num_frames=21,
-                               height=48, width=64, ann_name='val.txt'),
-        prefix=dict(img=osp.join(sthv1, 'frames')))
+        train=make_rawframe_list(
+            sthv1,
+            [('1001', 2), ('1002', 4)],
+            num_frames=17,
+            height=48,
+            width=64,
+            ann_name='train.txt',
+        ),
+        val=make_rawframe_list(
+            sthv1, [('1003', 30)], num_frames=21, height=48, width=64, ann_name='val.txt'
+        ),
+        prefix=dict(img=osp.join(sthv1, 'frames')),
+    )
     sthv2 = root / 'sthv2'
     (sthv2 / 'videos').mkdir(parents=True)
     webms = [str(sthv2 / 'videos' / f'{i}.webm') for i in (7, 8, 9)]
     # libvpx cannot be opened in a process that imported decord.
-    subprocess.run([sys.executable, '-c', _WEBM_SCRIPT, *webms], check=True,
-                   cwd=str(REPO_ROOT))
+    subprocess.run([sys.executable, '-c', _WEBM_SCRIPT, *webms], check=True, cwd=str(REPO_ROOT))
     (sthv2 / 'train.txt').write_text('7.webm 86\n8.webm 3\n')
     (sthv2 / 'val.txt').write_text('9.webm 167\n')
-    data['sthv2'] = dict(train=str(sthv2 / 'train.txt'),
-                         val=str(sthv2 / 'val.txt'),
-                         prefix=dict(video=str(sthv2 / 'videos')))
+    data['sthv2'] = dict(
+        train=str(sthv2 / 'train.txt'),
+        val=str(sthv2 / 'val.txt'),
+        prefix=dict(video=str(sthv2 / 'videos')),
+    )
     k400 = root / 'kinetics400'
     names = ['abc_000010_000020.mp4', 'def_000000_000010.mp4']
     for name in names:
         write_video(str(k400 / 'videos_train' / name), 31, 48, 64)
-    write_video(str(k400 / 'videos_val' / 'ghi_000005_000015.mp4'), 37, 48,
-                64)
+    write_video(str(k400 / 'videos_val' / 'ghi_000005_000015.mp4'), 37, 48, 64)
     (k400 / 'train.txt').write_text(f'{names[0]} 0\n{names[1]} 399\n')
     (k400 / 'val.txt').write_text('ghi_000005_000015.mp4 12\n')
-    data['k400'] = dict(train=str(k400 / 'train.txt'),
-                        val=str(k400 / 'val.txt'),
-                        prefix=dict(video=str(k400 / 'videos_train')),
-                        val_prefix=dict(video=str(k400 / 'videos_val')))
+    data['k400'] = dict(
+        train=str(k400 / 'train.txt'),
+        val=str(k400 / 'val.txt'),
+        prefix=dict(video=str(k400 / 'videos_train')),
+        val_prefix=dict(video=str(k400 / 'videos_val')),
+    )
     return data
 
 
@@ -213,11 +240,13 @@ def _tiny_cfg(path, data, work_dir):
     paths = data[dataset]
     for split, ann in (('train', 'train'), ('val', 'val'), ('test', 'val')):
         loader = cfg[f'{split}_dataloader']
-        loader.update(batch_size=2 if split == 'train' else 1,
-                      num_workers=0, persistent_workers=False)
+        loader.update(
+            batch_size=2 if split == 'train' else 1, num_workers=0, persistent_workers=False
+        )
         loader.dataset.ann_file = paths[ann]
         loader.dataset.data_prefix = paths.get(
-            'val_prefix' if split != 'train' else 'prefix', paths['prefix'])
+            'val_prefix' if split != 'train' else 'prefix', paths['prefix']
+        )
     cfg.train_cfg.max_epochs = 1
     cfg.work_dir = str(work_dir)
     cfg.default_hooks.logger.interval = 1
@@ -236,17 +265,15 @@ def test_config_trains_and_tests_one_iteration(name, tiny_data, tmp_path):
 
     train_sample = runner.train_dataloader.dataset[0]
     assert tuple(train_sample['inputs'].shape) == (2, 3, t * 5, 32, 32)
-    assert tuple(train_sample['data_samples'].gt_label.shape) == (2, )
+    assert tuple(train_sample['data_samples'].gt_label.shape) == (2,)
     test_sample = runner.test_dataloader.dataset[0]
-    assert tuple(test_sample['inputs'].shape) == (3 * clips, 3, t * 5, 32,
-                                                  32)
+    assert tuple(test_sample['inputs'].shape) == (3 * clips, 3, t * 5, 32, 32)
 
     runner.train()
     assert runner.iter == 1  # two videos, batch 2: one iteration
     loss = runner.message_hub.get_scalar('train/loss').current()
     # Label-smoothed cross-entropy near log(classes) for a fresh model.
-    assert math.isfinite(loss) and 0.5 * math.log(classes) < loss < 2 * (
-        math.log(classes))
+    assert math.isfinite(loss) and 0.5 * math.log(classes) < loss < 2 * (math.log(classes))
     # Validated after the epoch (single view).
     val_top1 = runner.message_hub.get_scalar('val/acc/top1').current()
     assert 0.0 <= val_top1 <= 1.0

@@ -5,6 +5,7 @@ submodules (layouts, identity init, gradients), the SME motion stem, and the
 example configs under ``configs/examples`` (one training iteration and a
 multi-view test each, on tiny data with tiny backbones).
 """
+
 import copy
 import json
 import os.path as osp
@@ -17,17 +18,17 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import mmaction_tdsclip  # noqa: F401  (registration)
-from mmaction.registry import MODELS
-from mmaction.structures import ActionDataSample
 from mmaction_tdsclip.models.adapters import TDAdapter
 from mmaction_tdsclip.models.utils import InsertedAdapter, insert_adapters, match_module_names
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / 'configs' / 'examples'
 
 init_default_scope('mmaction')
@@ -36,7 +37,8 @@ OPEN_CLIP_TINY = 'mmaction-tdsclip-test-tiny-vit'
 OPEN_CLIP_TINY_CFG = dict(
     embed_dim=32,
     vision_cfg=dict(image_size=32, layers=4, width=64, patch_size=8, head_width=32),
-    text_cfg=dict(context_length=8, vocab_size=64, width=32, heads=1, layers=1))
+    text_cfg=dict(context_length=8, vocab_size=64, width=32, heads=1, layers=1),
+)
 
 MMPRETRAIN_TINY = dict(
     type='mmpretrain.VisionTransformer',
@@ -47,13 +49,15 @@ MMPRETRAIN_TINY = dict(
     final_norm=False,
     layer_cfgs=dict(act_cfg=dict(type='QuickGELU')),
     out_type='raw',
-    with_cls_token=True)
+    with_cls_token=True,
+)
 
 
 @pytest.fixture(scope='module')
 def open_clip_tiny(tmp_path_factory) -> str:
     """Register a tiny random open_clip model config under a name."""
     import open_clip
+
     folder = tmp_path_factory.mktemp('open_clip_cfg')
     (folder / f'{OPEN_CLIP_TINY}.json').write_text(json.dumps(OPEN_CLIP_TINY_CFG))
     open_clip.add_model_config(folder)
@@ -63,7 +67,9 @@ def open_clip_tiny(tmp_path_factory) -> str:
 def _hooked_block_outputs(blocks: nn.Module, run) -> List[torch.Tensor]:
     """Outputs of every block while ``run()`` executes the unwrapped model."""
     outs = []
-    handles = [b.register_forward_hook(lambda m, a, o: outs.append(o.detach().clone())) for b in blocks]
+    handles = [
+        b.register_forward_hook(lambda m, a, o: outs.append(o.detach().clone())) for b in blocks
+    ]
     try:
         with torch.no_grad():
             run()
@@ -79,6 +85,7 @@ def _hooked_block_outputs(blocks: nn.Module, run) -> List[torch.Tensor]:
 @pytest.mark.parametrize('by_name', [True, False], ids=['model_name', 'model_cfg'])
 def test_open_clip_tokens_equal_unwrapped_blocks(open_clip_tiny, by_name, tmp_path):
     import open_clip
+
     torch.manual_seed(0)
     if by_name:
         # The unwrapped model, saved and loaded back by path (the wrapper's
@@ -86,11 +93,20 @@ def test_open_clip_tokens_equal_unwrapped_blocks(open_clip_tiny, by_name, tmp_pa
         full = open_clip.create_model(open_clip_tiny)
         source = full.visual.eval()
         torch.save(full.state_dict(), tmp_path / 'tiny.pt')
-        vit = MODELS.build(dict(type='OpenCLIPViT', model_name=open_clip_tiny, pretrained=str(tmp_path / 'tiny.pt')))
+        vit = MODELS.build(
+            dict(
+                type='OpenCLIPViT', model_name=open_clip_tiny, pretrained=str(tmp_path / 'tiny.pt')
+            )
+        )
     else:
         vit = MODELS.build(dict(type='OpenCLIPViT', model_name=None, model_cfg=OPEN_CLIP_TINY_CFG))
         source = vit.visual
-    assert (vit.embed_dims, vit.num_layers, vit.patch_size, tuple(vit.grid_size)) == (64, 4, 8, (4, 4))
+    assert (vit.embed_dims, vit.num_layers, vit.patch_size, tuple(vit.grid_size)) == (
+        64,
+        4,
+        8,
+        (4, 4),
+    )
     assert not any(p.requires_grad for p in vit.parameters())
     vit.train()
     assert not vit.training and not vit.visual.training
@@ -112,7 +128,12 @@ def test_open_clip_tokens_equal_unwrapped_blocks(open_clip_tiny, by_name, tmp_pa
 def test_mmpretrain_tokens_equal_unwrapped_blocks_and_load(tmp_path):
     torch.manual_seed(0)
     vit = MODELS.build(dict(type='MMPretrainViT', backbone=MMPRETRAIN_TINY))
-    assert (vit.embed_dims, vit.num_layers, vit.patch_size, tuple(vit.grid_size)) == (64, 4, 8, (4, 4))
+    assert (vit.embed_dims, vit.num_layers, vit.patch_size, tuple(vit.grid_size)) == (
+        64,
+        4,
+        8,
+        (4, 4),
+    )
     assert not any(p.requires_grad for p in vit.parameters())
     # The QuickGELU of the config was resolved in mmpretrain's scope.
     assert type(vit.vit.layers[0].ffn.layers[0][1]).__name__ == 'QuickGELU'
@@ -132,7 +153,9 @@ def test_mmpretrain_tokens_equal_unwrapped_blocks_and_load(tmp_path):
     state['head.fc.weight'] = torch.zeros(3, 64)
     torch.save({'meta': {'epoch': 1}, 'state_dict': state}, tmp_path / 'cls.pth')
     torch.manual_seed(1)
-    loaded = MODELS.build(dict(type='MMPretrainViT', backbone=MMPRETRAIN_TINY, pretrained=str(tmp_path / 'cls.pth')))
+    loaded = MODELS.build(
+        dict(type='MMPretrainViT', backbone=MMPRETRAIN_TINY, pretrained=str(tmp_path / 'cls.pth'))
+    )
     for got, ref in zip(loaded(images), tokens):
         torch.testing.assert_close(got, ref, rtol=0, atol=0)
 
@@ -142,23 +165,33 @@ def _tds_recognizer(backbone: Dict, layer_interval: int):
         dict(
             type='TDSCLIPRecognizer',
             backbone=backbone,
-            neck=dict(type='TDSSideNetwork', num_frames=2, num_local_frames=3, side_dim=64,
-                      layer_interval=layer_interval),
+            neck=dict(
+                type='TDSSideNetwork',
+                num_frames=2,
+                num_local_frames=3,
+                side_dim=64,
+                layer_interval=layer_interval,
+            ),
             cls_head=dict(type='TDSHead', num_classes=3, in_channels=64),
-            data_preprocessor=dict(type='ActionDataPreprocessor', format_shape='NCTHW')))
+            data_preprocessor=dict(type='ActionDataPreprocessor', format_shape='NCTHW'),
+        )
+    )
 
 
 @pytest.mark.parametrize('kind', ['open_clip', 'mmpretrain'])
 def test_layer_interval_on_other_backbones(open_clip_tiny, kind):
-    backbone = (dict(type='OpenCLIPViT', model_name=open_clip_tiny)
-                if kind == 'open_clip' else dict(type='MMPretrainViT', backbone=MMPRETRAIN_TINY))
+    backbone = (
+        dict(type='OpenCLIPViT', model_name=open_clip_tiny)
+        if kind == 'open_clip'
+        else dict(type='MMPretrainViT', backbone=MMPRETRAIN_TINY)
+    )
     full = _tds_recognizer(backbone, 1)
     half = _tds_recognizer(backbone, 2)
     assert len(full.neck.blocks) == len(full.neck.projections) == 4
     assert len(half.neck.blocks) == len(half.neck.projections) == 2
     assert half.neck.side_layers == [1, 3]
     # Geometry came from the backbone.
-    assert half.neck.projections[0].norm.normalized_shape == (64, )
+    assert half.neck.projections[0].norm.normalized_shape == (64,)
     assert half.neck.grid_size == (4, 4) and half.neck.patch_size == 8
 
     torch.manual_seed(0)
@@ -168,7 +201,9 @@ def test_layer_interval_on_other_backbones(open_clip_tiny, kind):
     samples = [ActionDataSample().set_gt_label(i) for i in range(2)]
     losses = half.loss(inputs, samples)
     losses['loss_cls'].backward()
-    centre = inputs[:, 0].reshape(2, 3, 2, 3, 32, 32)[:, :, :, 1].transpose(1, 2).reshape(4, 3, 32, 32)
+    centre = (
+        inputs[:, 0].reshape(2, 3, 2, 3, 32, 32)[:, :, :, 1].transpose(1, 2).reshape(4, 3, 32, 32)
+    )
     all_layers = half.backbone(centre)
     assert len(seen['features']) == 2
     torch.testing.assert_close(seen['features'][0], all_layers[1], rtol=0, atol=0)
@@ -181,13 +216,18 @@ def test_layer_interval_on_other_backbones(open_clip_tiny, kind):
 
 
 def test_match_module_names_globs_and_regex():
-    model = MODELS.build(dict(type='ResNetTSM', depth=18, num_segments=2, pretrained=None, pretrained2d=False))
+    model = MODELS.build(
+        dict(type='ResNetTSM', depth=18, num_segments=2, pretrained=None, pretrained2d=False)
+    )
     conv2 = match_module_names(model, 'layer*.*.conv2')
     assert conv2 == [f'layer{s}.{b}.conv2' for s in range(1, 5) for b in range(2)]
     # '*' stays within one dotted segment.
     assert match_module_names(model, 'layer2.*.conv') == []
     assert 'layer2.0.downsample.conv' in match_module_names(model, 'layer*.*.downsample.conv')
-    assert match_module_names(model, r're:layer[13]\.1\.conv2') == ['layer1.1.conv2', 'layer3.1.conv2']
+    assert match_module_names(model, r're:layer[13]\.1\.conv2') == [
+        'layer1.1.conv2',
+        'layer3.1.conv2',
+    ]
     with pytest.raises(ValueError, match='matches no submodule'):
         insert_adapters(model, [dict(after='blocks.*', layout='NCHW-frames')])
 
@@ -204,14 +244,28 @@ class _AddPattern(nn.Module):
         return x + self.pattern
 
 
-@pytest.mark.parametrize('layout,order', [('NCTHW', 'tn'), ('NCHW-frames', 'tn'), ('tokens', 'tn'),
-                                          ('video-tokens', 'tn'), ('video-tokens', 'nt')])
+@pytest.mark.parametrize(
+    'layout,order',
+    [
+        ('NCTHW', 'tn'),
+        ('NCHW-frames', 'tn'),
+        ('tokens', 'tn'),
+        ('video-tokens', 'tn'),
+        ('video-tokens', 'nt'),
+    ],
+)
 def test_layout_conversions_against_explicit_indexing(layout, order):
     B, C, T, h, w, E = 2, 5, 3, 2, 4, 1
     pattern = torch.randn(C, T, h, w)
-    wrapper = InsertedAdapter(_AddPattern(pattern), 'host', layout, num_frames=T,
-                              num_extra_tokens=E if 'tokens' in layout else 0, grid_size=(h, w),
-                              token_order=order)
+    wrapper = InsertedAdapter(
+        _AddPattern(pattern),
+        'host',
+        layout,
+        num_frames=T,
+        num_extra_tokens=E if 'tokens' in layout else 0,
+        grid_size=(h, w),
+        token_order=order,
+    )
     if layout == 'NCTHW':
         x = torch.randn(B, C, T, h, w)
         expected = x + pattern
@@ -246,32 +300,66 @@ def _tiny_backbone_cases() -> Dict[str, Dict]:
     """Stock backbones with adapters after named submodules, and their inputs."""
     return dict(
         tsm=dict(
-            backbone=dict(type='ResNetTSM', depth=18, num_segments=2, pretrained=None, pretrained2d=False),
+            backbone=dict(
+                type='ResNetTSM', depth=18, num_segments=2, pretrained=None, pretrained2d=False
+            ),
             adapters=[dict(after='layer*.*.conv2', layout='NCHW-frames')],
             count=8,
-            inputs=(4, 3, 32, 32)),
+            inputs=(4, 3, 32, 32),
+        ),
         slowonly=dict(
             # zero_init_residual would zero the hosts' outputs (their BN) at init.
-            backbone=dict(type='ResNet3dSlowOnly', depth=18, pretrained=None, pretrained2d=False, lateral=False,
-                          conv1_kernel=(1, 7, 7), conv1_stride_t=1, pool1_stride_t=1, inflate=(0, 0, 1, 1),
-                          base_channels=16, zero_init_residual=False),
+            backbone=dict(
+                type='ResNet3dSlowOnly',
+                depth=18,
+                pretrained=None,
+                pretrained2d=False,
+                lateral=False,
+                conv1_kernel=(1, 7, 7),
+                conv1_stride_t=1,
+                pool1_stride_t=1,
+                inflate=(0, 0, 1, 1),
+                base_channels=16,
+                zero_init_residual=False,
+            ),
             adapters=[dict(after='re:layer[34]\\.0\\.conv2', layout='NCTHW', mode='conv')],
             count=2,
-            inputs=(2, 3, 4, 32, 32)),
+            inputs=(2, 3, 4, 32, 32),
+        ),
         timesformer=dict(
-            backbone=dict(type='TimeSformer', num_frames=4, img_size=32, patch_size=8, embed_dims=64, num_heads=2,
-                          num_transformer_layers=2, attention_type='divided_space_time', pretrained=None),
-            adapters=[dict(after='transformer_layers.layers.*.attentions.0', layout='video-tokens',
-                           token_order='nt', num_extra_tokens=1)],
+            backbone=dict(
+                type='TimeSformer',
+                num_frames=4,
+                img_size=32,
+                patch_size=8,
+                embed_dims=64,
+                num_heads=2,
+                num_transformer_layers=2,
+                attention_type='divided_space_time',
+                pretrained=None,
+            ),
+            adapters=[
+                dict(
+                    after='transformer_layers.layers.*.attentions.0',
+                    layout='video-tokens',
+                    token_order='nt',
+                    num_extra_tokens=1,
+                )
+            ],
             count=2,
-            inputs=(2, 3, 4, 32, 32)),
+            inputs=(2, 3, 4, 32, 32),
+        ),
         vit_frames=dict(
-            backbone=dict(MMPRETRAIN_TINY, arch=dict(embed_dims=64, num_layers=2, num_heads=2,
-                                                     feedforward_channels=128), _scope_='mmpretrain',
-                          type='VisionTransformer'),
+            backbone=dict(
+                MMPRETRAIN_TINY,
+                arch=dict(embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=128),
+                _scope_='mmpretrain',
+                type='VisionTransformer',
+            ),
             adapters=[dict(after='layers.*', layout='tokens', num_frames=4, num_extra_tokens=1)],
             count=2,
-            inputs=(8, 3, 32, 32)),
+            inputs=(8, 3, 32, 32),
+        ),
     )
 
 
@@ -293,7 +381,9 @@ def test_inserted_adapters_identity_init_and_gradients(case):
     original = MODELS.build(copy.deepcopy(spec['backbone']))
     original.eval()  # some stock backbones' train() returns None
     adapters = [dict(a, identity_init=True) for a in spec['adapters']]
-    wrapped = MODELS.build(dict(type='AdapterInsertedBackbone', backbone=spec['backbone'], adapters=adapters))
+    wrapped = MODELS.build(
+        dict(type='AdapterInsertedBackbone', backbone=spec['backbone'], adapters=adapters)
+    )
     assert len(wrapped.adapters) == spec['count']
     assert all(isinstance(inserted.adapter, TDAdapter) for inserted in wrapped.adapters.values())
     # The backbone's parameter names are untouched by the insertion.
@@ -327,13 +417,20 @@ def test_inserted_adapters_identity_init_and_gradients(case):
 
 def test_identity_survives_init_weights_and_deepcopy():
     spec = _tiny_backbone_cases()['tsm']
-    wrapped = MODELS.build(dict(type='AdapterInsertedBackbone', backbone=spec['backbone'],
-                                adapters=[dict(a, identity_init=True) for a in spec['adapters']]))
+    wrapped = MODELS.build(
+        dict(
+            type='AdapterInsertedBackbone',
+            backbone=spec['backbone'],
+            adapters=[dict(a, identity_init=True) for a in spec['adapters']],
+        )
+    )
     for inserted in wrapped.adapters.values():
         nn.init.ones_(inserted.adapter.bn2.weight)
     # The runner's init_weights re-applies the identity init after the backbone's own.
     wrapped.init_weights()
-    assert all(inserted.adapter.bn2.weight.abs().sum() == 0 for inserted in wrapped.adapters.values())
+    assert all(
+        inserted.adapter.bn2.weight.abs().sum() == 0 for inserted in wrapped.adapters.values()
+    )
 
     wrapped.eval()
     twin = copy.deepcopy(wrapped)
@@ -350,15 +447,32 @@ def test_identity_survives_init_weights_and_deepcopy():
 
 
 def _slowonly18() -> Dict:
-    return dict(type='ResNet3dSlowOnly', depth=18, pretrained=None, pretrained2d=False, lateral=False,
-                conv1_kernel=(1, 7, 7), conv1_stride_t=1, pool1_stride_t=1, inflate=(0, 0, 1, 1), base_channels=16)
+    return dict(
+        type='ResNet3dSlowOnly',
+        depth=18,
+        pretrained=None,
+        pretrained2d=False,
+        lateral=False,
+        conv1_kernel=(1, 7, 7),
+        conv1_stride_t=1,
+        pool1_stride_t=1,
+        inflate=(0, 0, 1, 1),
+        base_channels=16,
+    )
 
 
 def test_motion_stem_adds_beta_sme_after_the_stem():
     torch.manual_seed(0)
     T, n = 3, 5
-    model = MODELS.build(dict(type='MotionStemBackbone', backbone=_slowonly18(), after='maxpool',
-                              num_local_frames=n, beta=0.5)).eval()
+    model = MODELS.build(
+        dict(
+            type='MotionStemBackbone',
+            backbone=_slowonly18(),
+            after='maxpool',
+            num_local_frames=n,
+            beta=0.5,
+        )
+    ).eval()
     sme = model.sme
     assert sme.conv.in_channels == 4 * 3 and sme.conv.out_channels == 16
     assert sme.conv.stride == (1, 4, 4)
@@ -372,13 +486,20 @@ def test_motion_stem_adds_beta_sme_after_the_stem():
         out = model(x)
         centre = x[:, :, [t * n + n // 2 for t in range(T)]]
         stem = model.backbone.maxpool(model.backbone.conv1(centre))
-        diffs = torch.cat([x[:, :, [t * n + k + 1 for t in range(T)]] - x[:, :, [t * n + k for t in range(T)]]
-                           for k in range(n - 1)], dim=1)
-        motion = F.conv3d(diffs, sme.conv.weight, sme.conv.bias, stride=(1, 4, 4), padding=(1, 3, 3))
+        diffs = torch.cat(
+            [
+                x[:, :, [t * n + k + 1 for t in range(T)]] - x[:, :, [t * n + k for t in range(T)]]
+                for k in range(n - 1)
+            ],
+            dim=1,
+        )
+        motion = F.conv3d(
+            diffs, sme.conv.weight, sme.conv.bias, stride=(1, 4, 4), padding=(1, 3, 3)
+        )
         bn = sme.bn
-        motion = ((motion - bn.running_mean[:, None, None, None]) /
-                  torch.sqrt(bn.running_var[:, None, None, None] + bn.eps) * bn.weight[:, None, None, None] +
-                  bn.bias[:, None, None, None])
+        motion = (motion - bn.running_mean[:, None, None, None]) / torch.sqrt(
+            bn.running_var[:, None, None, None] + bn.eps
+        ) * bn.weight[:, None, None, None] + bn.bias[:, None, None, None]
     torch.testing.assert_close(seen['layer1_in'], stem + 0.5 * motion, rtol=1e-5, atol=1e-5)
     assert out.shape == (2, 128, T, 1, 1)
 
@@ -388,14 +509,21 @@ def test_motion_stem_zero_init_is_identity_and_trains():
     n = 3
     original = MODELS.build(_slowonly18())
     original.eval()
-    model = MODELS.build(dict(type='MotionStemBackbone', backbone=_slowonly18(), after='maxpool',
-                              num_local_frames=n, zero_init=True))
+    model = MODELS.build(
+        dict(
+            type='MotionStemBackbone',
+            backbone=_slowonly18(),
+            after='maxpool',
+            num_local_frames=n,
+            zero_init=True,
+        )
+    )
     model.init_weights()
     model.backbone.load_state_dict(original.state_dict())
     assert model.sme.bn.weight.abs().sum() == 0
     x = torch.randn(2, 3, 4 * n, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(model.eval()(x), original(x[:, :, n // 2::n]), rtol=0, atol=0)
+        torch.testing.assert_close(model.eval()(x), original(x[:, :, n // 2 :: n]), rtol=0, atol=0)
     model.train()
     model(x).pow(2).mean().backward()
     assert model.sme.bn.weight.grad.abs().sum() > 0
@@ -404,9 +532,14 @@ def test_motion_stem_zero_init_is_identity_and_trains():
 
 
 def test_motion_stem_reads_x3d_stem_geometry():
-    model = MODELS.build(dict(type='MotionStemBackbone', backbone=dict(type='X3D', gamma_w=0.5, gamma_b=1,
-                                                                        gamma_d=1, pretrained=None),
-                              after='conv1_t', num_local_frames=3))
+    model = MODELS.build(
+        dict(
+            type='MotionStemBackbone',
+            backbone=dict(type='X3D', gamma_w=0.5, gamma_b=1, gamma_d=1, pretrained=None),
+            after='conv1_t',
+            num_local_frames=3,
+        )
+    )
     assert model.sme.conv.stride == (1, 2, 2)
     assert model.sme.conv.out_channels == model.backbone.conv1_t.conv.out_channels
     out = model(torch.randn(1, 3, 12, 32, 32))
@@ -469,32 +602,75 @@ TDS_TINY = {
 TDS_PIPELINE = {'SampleTDSFrames': dict(num_segments=2, num_local_frames=3)}
 
 EXAMPLE_CASES = {
-    'tdsclip_mmpretrain-vit-b16_8x5_k400.py': (dict(
-        TDS_TINY, **{'model.backbone.backbone.arch': dict(embed_dims=64, num_layers=2, num_heads=2,
-                                                          feedforward_channels=128),
-                     'model.backbone.backbone.img_size': 32, 'model.backbone.backbone.patch_size': 8}), TDS_PIPELINE),
-    'side4video_clip-vit-b16_8x1_sthv2.py': ({
-        'model.backbone.arch': dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=8),
-        'model.backbone.img_size': 32, 'model.neck.num_frames': 2, 'model.neck.side_dim': 64,
-        'model.cls_head.in_channels': 64}, {'SampleTDSFrames': dict(num_segments=2)}),
-    'tdsclip_open-clip-vit-b16_8x5_sthv2.py': (dict(
-        TDS_TINY, **{'model.backbone.model_name': OPEN_CLIP_TINY, 'model.backbone.pretrained': None,
-                     'model.backbone.img_size': 32}), TDS_PIPELINE),
-    'tsm_r50_td-adapters_1x1x8_sthv2.py': ({
-        'model.backbone.backbone.depth': 18, 'model.backbone.backbone.pretrained': None,
-        'model.backbone.backbone.pretrained2d': False, 'model.backbone.backbone.num_segments': 2,
-        'model.cls_head.num_segments': 2, 'model.cls_head.in_channels': 512}, {'SampleFrames': dict(num_clips=2)}),
-    'timesformer_divst_td-adapters_8x32x1_k400.py': ({
-        'model.backbone.backbone.pretrained': None, 'model.backbone.backbone.num_frames': 4,
-        'model.backbone.backbone.img_size': 32, 'model.backbone.backbone.patch_size': 8,
-        'model.backbone.backbone.embed_dims': 64, 'model.backbone.backbone.num_heads': 2,
-        'model.backbone.backbone.num_transformer_layers': 2, 'model.cls_head.in_channels': 64},
-        {'SampleFrames': dict(clip_len=4, frame_interval=2)}),
-    'slowonly_r50_sme-stem_8x5_sthv2.py': ({
-        'model.backbone.backbone.depth': 18, 'model.backbone.backbone.pretrained': None,
-        'model.backbone.backbone.pretrained2d': False, 'model.backbone.backbone.base_channels': 16,
-        'model.backbone.num_local_frames': 3, 'model.cls_head.in_channels': 128},
-        {'SampleTDSFrames': dict(num_segments=2, num_local_frames=3)}),
+    'tdsclip_mmpretrain-vit-b16_8x5_k400.py': (
+        dict(
+            TDS_TINY,
+            **{
+                'model.backbone.backbone.arch': dict(
+                    embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=128
+                ),
+                'model.backbone.backbone.img_size': 32,
+                'model.backbone.backbone.patch_size': 8,
+            },
+        ),
+        TDS_PIPELINE,
+    ),
+    'side4video_clip-vit-b16_8x1_sthv2.py': (
+        {
+            'model.backbone.arch': dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=8),
+            'model.backbone.img_size': 32,
+            'model.neck.num_frames': 2,
+            'model.neck.side_dim': 64,
+            'model.cls_head.in_channels': 64,
+        },
+        {'SampleTDSFrames': dict(num_segments=2)},
+    ),
+    'tdsclip_open-clip-vit-b16_8x5_sthv2.py': (
+        dict(
+            TDS_TINY,
+            **{
+                'model.backbone.model_name': OPEN_CLIP_TINY,
+                'model.backbone.pretrained': None,
+                'model.backbone.img_size': 32,
+            },
+        ),
+        TDS_PIPELINE,
+    ),
+    'tsm_r50_td-adapters_1x1x8_sthv2.py': (
+        {
+            'model.backbone.backbone.depth': 18,
+            'model.backbone.backbone.pretrained': None,
+            'model.backbone.backbone.pretrained2d': False,
+            'model.backbone.backbone.num_segments': 2,
+            'model.cls_head.num_segments': 2,
+            'model.cls_head.in_channels': 512,
+        },
+        {'SampleFrames': dict(num_clips=2)},
+    ),
+    'timesformer_divst_td-adapters_8x32x1_k400.py': (
+        {
+            'model.backbone.backbone.pretrained': None,
+            'model.backbone.backbone.num_frames': 4,
+            'model.backbone.backbone.img_size': 32,
+            'model.backbone.backbone.patch_size': 8,
+            'model.backbone.backbone.embed_dims': 64,
+            'model.backbone.backbone.num_heads': 2,
+            'model.backbone.backbone.num_transformer_layers': 2,
+            'model.cls_head.in_channels': 64,
+        },
+        {'SampleFrames': dict(clip_len=4, frame_interval=2)},
+    ),
+    'slowonly_r50_sme-stem_8x5_sthv2.py': (
+        {
+            'model.backbone.backbone.depth': 18,
+            'model.backbone.backbone.pretrained': None,
+            'model.backbone.backbone.pretrained2d': False,
+            'model.backbone.backbone.base_channels': 16,
+            'model.backbone.num_local_frames': 3,
+            'model.cls_head.in_channels': 128,
+        },
+        {'SampleTDSFrames': dict(num_segments=2, num_local_frames=3)},
+    ),
 }
 
 
@@ -518,8 +694,11 @@ def test_example_config_trains_and_tests(name, tiny_videos, open_clip_tiny, tmp_
         loader = cfg[f'{split}_dataloader']
         loader.update(batch_size=2, num_workers=0, persistent_workers=False)
         # serialize_data=False skips a gc.collect() per dataset build.
-        loader.dataset.update(ann_file=str(tiny_videos / 'list.txt'), data_prefix=dict(video=str(tiny_videos)),
-                              serialize_data=False)
+        loader.dataset.update(
+            ann_file=str(tiny_videos / 'list.txt'),
+            data_prefix=dict(video=str(tiny_videos)),
+            serialize_data=False,
+        )
         _rewrite_pipeline(loader.dataset.pipeline, 32 / 224, pipeline_overrides)
     cfg.train_cfg.update(max_epochs=1, val_begin=2)
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1, save_last=False)
@@ -536,9 +715,11 @@ def test_example_config_trains_and_tests(name, tiny_videos, open_clip_tiny, tmp_
 
     # One multi-view test iteration through the config's test pipeline.
     batch = next(iter(runner.build_dataloader(cfg.test_dataloader)))
-    assert all(x.shape[0] > 1 for x in batch['inputs']), 'the test pipeline should give several views'
+    assert all(x.shape[0] > 1 for x in batch['inputs']), (
+        'the test pipeline should give several views'
+    )
     predictions = runner.model.test_step(batch)
     assert len(predictions) == 2
     for sample in predictions:
-        assert sample.pred_score.shape == (cfg.model.cls_head.num_classes, )
+        assert sample.pred_score.shape == (cfg.model.cls_head.num_classes,)
         torch.testing.assert_close(sample.pred_score.sum(), torch.tensor(1.0), rtol=0, atol=1e-4)

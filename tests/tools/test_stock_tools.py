@@ -7,21 +7,22 @@ Tiny mp4 videos are written to a temporary folder; the tiny TDS-CLIP config
 multi-view test (2 clips x 3 crops) gathered from 2 ranks must cover every
 test sample exactly once and agree with a single-process run.
 """
+
 import subprocess
 from pathlib import Path
 from typing import Dict, List, NamedTuple
 
 import av
+import mmaction
 import mmengine
 import numpy as np
 import pytest
 import torch
 
-import mmaction
 import mmaction_tdsclip  # noqa: F401  (registration for the in-process check)
 from mmaction_tdsclip.utils import load_checkpoint_safely
 
-CONFIG = Path(__file__).parent / 'tiny_configs' / 'tiny_tdsclip_video.py'
+CONFIG = Path(__file__).resolve().parents[1] / 'tiny_configs' / 'tiny_tdsclip_video.py'
 MMACTION_TOOLS = Path(mmaction.__file__).parent / '.mim' / 'tools'
 NUM_TRAIN, NUM_TEST, NUM_CLASSES = 6, 5, 3
 TIMEOUT = 300
@@ -62,8 +63,9 @@ def workspace(tmp_path_factory) -> Path:
     return root
 
 
-def run_tool(args: List[str], cwd: Path, env: Dict[str, str],
-             log_name: str, port: int = None) -> str:
+def run_tool(
+    args: List[str], cwd: Path, env: Dict[str, str], log_name: str, port: int = None
+) -> str:
     """Run a command in ``cwd``; fail with the end of its log unless it
     exits 0. Returns the log."""
     if port is not None:
@@ -75,11 +77,12 @@ def run_tool(args: List[str], cwd: Path, env: Dict[str, str],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        timeout=TIMEOUT)
+        timeout=TIMEOUT,
+    )
     (cwd / log_name).write_text(result.stdout)
     assert result.returncode == 0, (
-        f'{" ".join(map(str, args))} exited {result.returncode}:\n'
-        + result.stdout[-4000:])
+        f'{" ".join(map(str, args))} exited {result.returncode}:\n' + result.stdout[-4000:]
+    )
     return result.stdout
 
 
@@ -97,7 +100,8 @@ def load_predictions(path: Path) -> Predictions:
         sample_idx=indices,
         filenames=[r['filename'] for r in records],
         scores={i: r['pred_score'] for i, r in zip(indices, records)},
-        records=records)
+        records=records,
+    )
 
 
 def assert_each_test_sample_once(preds: Predictions) -> None:
@@ -108,7 +112,7 @@ def assert_each_test_sample_once(preds: Predictions) -> None:
     for record in preds.records:
         assert record['num_clips'] == 2
         score = record['pred_score']
-        assert score.shape == (NUM_CLASSES, )
+        assert score.shape == (NUM_CLASSES,)
         # average_clips='prob': a mean of softmaxes over the 6 views.
         assert float(score.sum()) == pytest.approx(1.0, abs=1e-5)
 
@@ -117,13 +121,18 @@ def assert_each_test_sample_once(preds: Predictions) -> None:
 def mim_trained(workspace, subprocess_env) -> Path:
     """``mim train mmaction2 CONFIG`` for one epoch; returns its work dir."""
     work_dir = workspace / 'mim_train'
-    log = run_tool(['mim', 'train', 'mmaction2', str(CONFIG), '--work-dir',
-                    str(work_dir)], workspace, subprocess_env,
-                   'mim_train.log')
+    log = run_tool(
+        ['mim', 'train', 'mmaction2', str(CONFIG), '--work-dir', str(work_dir)],
+        workspace,
+        subprocess_env,
+        'mim_train.log',
+    )
     # The frozen CLIP tower's parameters are reported in one line.
     assert 'is skipped since its requires_grad' not in log
-    assert log.count('parameters with requires_grad=False are left out of '
-                     'the optimizer (backbone: ') == 1
+    assert (
+        log.count('parameters with requires_grad=False are left out of the optimizer (backbone: ')
+        == 1
+    )
     return work_dir
 
 
@@ -132,12 +141,24 @@ def dist_trained(workspace, subprocess_env, mim_trained, free_port) -> Path:
     """mmaction2's dist_train.sh on 2 CPU processes, resuming the mim run
     for a second epoch; returns its work dir."""
     work_dir = workspace / 'dist_train'
-    log = run_tool([
-        'bash', str(MMACTION_TOOLS / 'dist_train.sh'), str(CONFIG), '2',
-        '--work-dir', str(work_dir), '--resume',
-        str(mim_trained / 'epoch_1.pth'), '--cfg-options',
-        'train_cfg.max_epochs=2'
-    ], workspace, subprocess_env, 'dist_train.log', port=free_port())
+    log = run_tool(
+        [
+            'bash',
+            str(MMACTION_TOOLS / 'dist_train.sh'),
+            str(CONFIG),
+            '2',
+            '--work-dir',
+            str(work_dir),
+            '--resume',
+            str(mim_trained / 'epoch_1.pth'),
+            '--cfg-options',
+            'train_cfg.max_epochs=2',
+        ],
+        workspace,
+        subprocess_env,
+        'dist_train.log',
+        port=free_port(),
+    )
     assert 'Distributed training: True' in log
     assert 'GPU number: 2' in log  # mmengine's name for the world size
     assert 'resumed epoch: 1, iter: 3' in log
@@ -145,23 +166,34 @@ def dist_trained(workspace, subprocess_env, mim_trained, free_port) -> Path:
 
 
 @pytest.fixture(scope='module')
-def single_process_predictions(workspace, subprocess_env,
-                               dist_trained) -> Predictions:
+def single_process_predictions(workspace, subprocess_env, dist_trained) -> Predictions:
     """``mim test mmaction2 CONFIG --checkpoint CKPT`` on one process."""
     dump = workspace / 'mim_test.pkl'
-    run_tool([
-        'mim', 'test', 'mmaction2', str(CONFIG), '--checkpoint',
-        str(dist_trained / 'epoch_2.pth'), '--work-dir',
-        str(workspace / 'mim_test'), '--dump', str(dump)
-    ], workspace, subprocess_env, 'mim_test.log')
+    run_tool(
+        [
+            'mim',
+            'test',
+            'mmaction2',
+            str(CONFIG),
+            '--checkpoint',
+            str(dist_trained / 'epoch_2.pth'),
+            '--work-dir',
+            str(workspace / 'mim_test'),
+            '--dump',
+            str(dump),
+        ],
+        workspace,
+        subprocess_env,
+        'mim_test.log',
+    )
     return load_predictions(dump)
 
 
 def test_test_pipeline_makes_six_views(workspace, monkeypatch):
+    from mmaction.registry import DATASETS
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from mmaction.registry import DATASETS
     monkeypatch.chdir(workspace)
     init_default_scope('mmaction')
     cfg = Config.fromfile(str(CONFIG))
@@ -173,16 +205,14 @@ def test_test_pipeline_makes_six_views(workspace, monkeypatch):
 
 
 def test_mim_train_saves_checkpoint(mim_trained):
-    ckpt = load_checkpoint_safely(
-        mim_trained / 'epoch_1.pth')
+    ckpt = load_checkpoint_safely(mim_trained / 'epoch_1.pth')
     assert ckpt['meta']['epoch'] == 1
     # The whole model is saved, frozen CLIP tower included.
     assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
 
 
 def test_mmaction_dist_train_two_processes(dist_trained):
-    ckpt = load_checkpoint_safely(
-        dist_trained / 'epoch_2.pth')
+    ckpt = load_checkpoint_safely(dist_trained / 'epoch_2.pth')
     assert ckpt['meta']['epoch'] == 2
 
 
@@ -191,45 +221,67 @@ def test_mim_test_single_process(single_process_predictions):
 
 
 def test_mmaction_dist_test_two_processes_gathers_every_view_once(
-        workspace, subprocess_env, dist_trained, single_process_predictions,
-        free_port):
+    workspace, subprocess_env, dist_trained, single_process_predictions, free_port
+):
     dump = workspace / 'dist_test.pkl'
-    run_tool([
-        'bash', str(MMACTION_TOOLS / 'dist_test.sh'), str(CONFIG),
-        str(dist_trained / 'epoch_2.pth'), '2', '--work-dir',
-        str(workspace / 'dist_test'), '--dump', str(dump)
-    ], workspace, subprocess_env, 'dist_test.log', port=free_port())
+    run_tool(
+        [
+            'bash',
+            str(MMACTION_TOOLS / 'dist_test.sh'),
+            str(CONFIG),
+            str(dist_trained / 'epoch_2.pth'),
+            '2',
+            '--work-dir',
+            str(workspace / 'dist_test'),
+            '--dump',
+            str(dump),
+        ],
+        workspace,
+        subprocess_env,
+        'dist_test.log',
+        port=free_port(),
+    )
     preds = load_predictions(dump)
     assert_each_test_sample_once(preds)
     for index in range(NUM_TEST):
         torch.testing.assert_close(
-            preds.scores[index],
-            single_process_predictions.scores[index],
-            rtol=1e-4,
-            atol=1e-5)
+            preds.scores[index], single_process_predictions.scores[index], rtol=1e-4, atol=1e-5
+        )
 
 
-def test_our_test_tool_matches_mim(workspace, subprocess_env, dist_trained,
-                                   single_process_predictions, repo_root):
+def test_our_test_tool_matches_mim(
+    workspace, subprocess_env, dist_trained, single_process_predictions, repo_root
+):
     dump = workspace / 'tools_test.pkl'
-    run_tool([
-        'python', str(repo_root / 'tools' / 'test.py'), str(CONFIG),
-        str(dist_trained / 'epoch_2.pth'), '--work-dir',
-        str(workspace / 'tools_test'), '--dump', str(dump)
-    ], workspace, subprocess_env, 'tools_test.log')
+    run_tool(
+        [
+            'python',
+            str(repo_root / 'tools' / 'test.py'),
+            str(CONFIG),
+            str(dist_trained / 'epoch_2.pth'),
+            '--work-dir',
+            str(workspace / 'tools_test'),
+            '--dump',
+            str(dump),
+        ],
+        workspace,
+        subprocess_env,
+        'tools_test.log',
+    )
     preds = load_predictions(dump)
     assert_each_test_sample_once(preds)
     for index in range(NUM_TEST):
-        torch.testing.assert_close(preds.scores[index],
-                                   single_process_predictions.scores[index])
+        torch.testing.assert_close(preds.scores[index], single_process_predictions.scores[index])
 
 
-@pytest.mark.parametrize('script,positional', [
-    ('dist_train.sh', ['cfg.py']),
-    ('dist_test.sh', ['cfg.py', 'ckpt.pth']),
-])
-def test_dist_scripts_pass_launch_settings(script, positional, repo_root,
-                                           subprocess_env, tmp_path):
+@pytest.mark.parametrize(
+    'script,positional',
+    [
+        ('dist_train.sh', ['cfg.py']),
+        ('dist_test.sh', ['cfg.py', 'ckpt.pth']),
+    ],
+)
+def test_dist_scripts_pass_launch_settings(script, positional, repo_root, subprocess_env, tmp_path):
     """The torchrun command line the scripts build, multi-node settings
     included (the python they run is replaced by one that prints it)."""
     show_args = tmp_path / 'show_args.sh'
@@ -241,37 +293,61 @@ def test_dist_scripts_pass_launch_settings(script, positional, repo_root,
         NNODES='2',
         NODE_RANK='1',
         MASTER_ADDR='master-node',
-        PORT='29999')
+        PORT='29999',
+    )
     result = subprocess.run(
-        ['bash', str(repo_root / 'tools' / script), *positional, '4',
-         '--cfg-options', 'a=1'],
+        ['bash', str(repo_root / 'tools' / script), *positional, '4', '--cfg-options', 'a=1'],
         env=env,
         capture_output=True,
         text=True,
-        check=True)
-    tool = repo_root / 'tools' / script.replace('dist_', '').replace(
-        '.sh', '.py')
+        check=True,
+    )
+    tool = repo_root / 'tools' / script.replace('dist_', '').replace('.sh', '.py')
     assert result.stdout.splitlines() == [
-        '-m', 'torch.distributed.run', '--nnodes=2', '--node_rank=1',
-        '--master_addr=master-node', '--master_port=29999',
+        '-m',
+        'torch.distributed.run',
+        '--nnodes=2',
+        '--node_rank=1',
+        '--master_addr=master-node',
+        '--master_port=29999',
         '--nproc_per_node=4',
-        str(tool), *positional, '--launcher', 'pytorch', '--cfg-options',
-        'a=1'
+        str(tool),
+        *positional,
+        '--launcher',
+        'pytorch',
+        '--cfg-options',
+        'a=1',
     ]
 
 
 def test_train_tool_merges_arguments(repo_root, monkeypatch):
     import importlib.util
+
     from mmengine.config import Config
+
     spec = importlib.util.spec_from_file_location(
-        'tdsclip_train_tool', repo_root / 'tools' / 'train.py')
+        'tdsclip_train_tool', repo_root / 'tools' / 'train.py'
+    )
     train_tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train_tool)
-    monkeypatch.setattr('sys.argv', [
-        'train.py', str(CONFIG), '--work-dir', 'wd', '--resume', 'a.pth',
-        '--seed', '3', '--no-validate', '--cfg-options',
-        'train_cfg.max_epochs=5', '--launcher', 'pytorch'
-    ])
+    monkeypatch.setattr(
+        'sys.argv',
+        [
+            'train.py',
+            str(CONFIG),
+            '--work-dir',
+            'wd',
+            '--resume',
+            'a.pth',
+            '--seed',
+            '3',
+            '--no-validate',
+            '--cfg-options',
+            'train_cfg.max_epochs=5',
+            '--launcher',
+            'pytorch',
+        ],
+    )
     args = train_tool.parse_args()
     cfg = train_tool.merge_args(Config.fromfile(str(CONFIG)), args)
     assert cfg.work_dir == 'wd'
@@ -282,8 +358,7 @@ def test_train_tool_merges_arguments(repo_root, monkeypatch):
     assert cfg.launcher == 'pytorch'
 
     monkeypatch.setattr('sys.argv', ['train.py', str(CONFIG), '--resume'])
-    cfg = train_tool.merge_args(
-        Config.fromfile(str(CONFIG)), train_tool.parse_args())
+    cfg = train_tool.merge_args(Config.fromfile(str(CONFIG)), train_tool.parse_args())
     # Bare --resume: the latest checkpoint of the work dir.
     assert cfg.resume is True and cfg.load_from is None
     assert cfg.work_dir == str(Path('work_dirs') / CONFIG.stem)

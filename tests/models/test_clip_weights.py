@@ -1,4 +1,5 @@
 """Loading CLIP visual weights from files written in the real formats."""
+
 import os
 import pickle
 
@@ -8,8 +9,11 @@ import torch.nn as nn
 
 import mmaction_tdsclip  # noqa: F401
 from mmaction_tdsclip.models import FrozenCLIPViT
-from mmaction_tdsclip.models.backbones.clip_weights import (CheckpointFormatError, read_torchscript_state_dict,
-                                                            read_weight_file)
+from mmaction_tdsclip.models.backbones.clip_weights import (
+    CheckpointFormatError,
+    read_torchscript_state_dict,
+    read_weight_file,
+)
 
 TINY = dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=16)
 
@@ -58,7 +62,9 @@ def test_openai_torchscript_archive_loads_without_running_its_code(tmp_path):
     assert_same_visual(loaded, source.half())
     x = torch.randn(2, 3, 32, 32)
     ref = FrozenCLIPViT(TINY, img_size=32)
-    ref.load_state_dict({k: v.half().float() for k, v in source.state_dict().items() if k in ref.state_dict()})
+    ref.load_state_dict(
+        {k: v.half().float() for k, v in source.state_dict().items() if k in ref.state_dict()}
+    )
     for a, b in zip(loaded(x), ref(x)):
         torch.testing.assert_close(a, b)
 
@@ -68,6 +74,7 @@ def test_torchscript_reader_refuses_foreign_globals(tmp_path):
     path = str(tmp_path / 'ts.pt')
     torch.jit.save(torch.jit.trace(OpenAIStyleCLIP(source), torch.randn(1, 3, 32, 32)), path)
     import zipfile
+
     patched = str(tmp_path / 'patched.pt')
     with zipfile.ZipFile(path) as src, zipfile.ZipFile(patched, 'w') as dst:
         for item in src.namelist():
@@ -86,17 +93,19 @@ class _Exploit:
     marker = ''
 
     def __reduce__(self):
-        return (os.system, (f'touch {self.marker}', ))
+        return (os.system, (f'touch {self.marker}',))
 
 
 def _tiny_open_clip():
     import open_clip
     from open_clip.model import CLIPTextCfg, CLIPVisionCfg
+
     torch.manual_seed(0)
     model = open_clip.CLIP(
         embed_dim=16,
         vision_cfg=CLIPVisionCfg(layers=2, width=64, head_width=32, patch_size=16, image_size=32),
-        text_cfg=CLIPTextCfg(context_length=8, vocab_size=50, width=32, heads=2, layers=1))
+        text_cfg=CLIPTextCfg(context_length=8, vocab_size=50, width=32, heads=2, layers=1),
+    )
     with torch.no_grad():
         for p in model.visual.parameters():
             p.normal_(0, 0.2)
@@ -112,16 +121,27 @@ def test_open_clip_checkpoints_load_and_match_open_clip_outputs(tmp_path, fmt):
         torch.save(state, path)
     elif fmt == 'safetensors':
         from safetensors.torch import save_file
+
         path = tmp_path / 'open_clip_model.safetensors'
         save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     else:
         path = tmp_path / 'epoch_3.pt'
-        torch.save(dict(epoch=3, name='tiny', state_dict={'module.' + k: v for k, v in state.items()},
-                        optimizer={}), path)
+        torch.save(
+            dict(
+                epoch=3,
+                name='tiny',
+                state_dict={'module.' + k: v for k, v in state.items()},
+                optimizer={},
+            ),
+            path,
+        )
     ours = FrozenCLIPViT(TINY, img_size=32, act_layer='gelu', pretrained=str(path), use_sdpa=False)
 
     theirs = []
-    hooks = [b.register_forward_hook(lambda m, i, o: theirs.append(o)) for b in clip.visual.transformer.resblocks]
+    hooks = [
+        b.register_forward_hook(lambda m, i, o: theirs.append(o))
+        for b in clip.visual.transformer.resblocks
+    ]
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         clip.visual(x)
@@ -134,15 +154,25 @@ def test_open_clip_checkpoints_load_and_match_open_clip_outputs(tmp_path, fmt):
 def test_mmpretrain_clip_vit_checkpoint_loads(tmp_path):
     from mmengine.registry import DefaultScope
     from mmpretrain.models import VisionTransformer
+
     torch.manual_seed(0)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         vit = VisionTransformer(
-            arch=dict(embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=256), img_size=32,
-            patch_size=16, pre_norm=True, final_norm=False, out_type='raw', norm_cfg=dict(type='LN', eps=1e-5),
-            layer_cfgs=dict(act_cfg=dict(type='QuickGELU')), patch_cfg=dict(bias=False))
+            arch=dict(embed_dims=64, num_layers=2, num_heads=2, feedforward_channels=256),
+            img_size=32,
+            patch_size=16,
+            pre_norm=True,
+            final_norm=False,
+            out_type='raw',
+            norm_cfg=dict(type='LN', eps=1e-5),
+            layer_cfgs=dict(act_cfg=dict(type='QuickGELU')),
+            patch_cfg=dict(bias=False),
+        )
     vit.eval()  # mmpretrain's train() returns None, so no chaining
     path = tmp_path / 'mmpretrain_vit.pth'
-    torch.save(dict(meta={}, state_dict={'backbone.' + k: v for k, v in vit.state_dict().items()}), path)
+    torch.save(
+        dict(meta={}, state_dict={'backbone.' + k: v for k, v in vit.state_dict().items()}), path
+    )
     ours = FrozenCLIPViT(TINY, img_size=32, pretrained=str(path))
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():

@@ -1,5 +1,6 @@
 """tools/demo.py on a tiny model saved to a checkpoint, against MMAction2's
 own init_recognizer + inference_recognizer."""
+
 import importlib.util
 import subprocess
 import sys
@@ -7,24 +8,22 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-
 from _video_fixtures import make_tiny
 from mmaction.apis import inference_recognizer, init_recognizer
 from mmaction.registry import MODELS
-from mmaction_tdsclip.datasets.synthetic import (write_frame_folder,
-                                                 write_video)
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from mmaction_tdsclip.datasets.synthetic import write_frame_folder, write_video
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = REPO_ROOT / 'configs' / 'tdsclip'
 SSV2 = CONFIG_DIR / 'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb.py'
 SSV1 = CONFIG_DIR / 'tdsclip_clip-vit-b16_8xb16-u8x5-40e_sthv1-rgb.py'
 
 
 def load_demo():
-    spec = importlib.util.spec_from_file_location(
-        'tds_demo', REPO_ROOT / 'tools' / 'demo.py')
+    spec = importlib.util.spec_from_file_location('tds_demo', REPO_ROOT / 'tools' / 'demo.py')
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -43,8 +42,7 @@ def tiny_setup(root: Path, shipped: Path, name: str):
     with torch.no_grad():
         model.cls_head.fc_cls.weight.mul_(50)
     checkpoint = root / f'{name}.pth'
-    torch.save({'meta': {'epoch': 1}, 'state_dict': model.state_dict()},
-               str(checkpoint))
+    torch.save({'meta': {'epoch': 1}, 'state_dict': model.state_dict()}, str(checkpoint))
     return config, checkpoint, model
 
 
@@ -57,15 +55,12 @@ def assets(tmp_path_factory):
     labels.write_text(''.join(f'action number {i}\n' for i in range(174)))
     ssv2 = tiny_setup(root, SSV2, 'tiny_sthv2')
     ssv1 = tiny_setup(root, SSV1, 'tiny_sthv1')
-    return dict(root=root, video=video, frames=frames, labels=labels,
-                ssv2=ssv2, ssv1=ssv1)
+    return dict(root=root, video=video, frames=frames, labels=labels, ssv2=ssv2, ssv1=ssv1)
 
 
 def parse(output):
-    rows = [line for line in output.splitlines() if line[:3].strip()
-            .rstrip('.').isdigit()]
-    return [(line.split(None, 2)[2], float(line.split()[1]))
-            for line in rows]
+    rows = [line for line in output.splitlines() if line[:3].strip().rstrip('.').isdigit()]
+    return [(line.split(None, 2)[2], float(line.split()[1])) for line in rows]
 
 
 def expected_top5(config, checkpoint, video, names):
@@ -73,18 +68,29 @@ def expected_top5(config, checkpoint, video, names):
     model = init_recognizer(str(config), str(checkpoint), device='cpu')
     scores = inference_recognizer(model, video).pred_score
     top = torch.topk(scores, 5)
-    return [(names[i], s) for s, i in zip(top.values.tolist(),
-                                          top.indices.tolist())]
+    return [(names[i], s) for s, i in zip(top.values.tolist(), top.indices.tolist())]
 
 
 def test_demo_cli_prints_top5(assets):
     config, checkpoint, _ = assets['ssv2']
     out = subprocess.run(
-        [sys.executable, str(REPO_ROOT / 'tools' / 'demo.py'),
-         assets['video'], str(config), str(checkpoint), '--label-map',
-         str(assets['labels']), '--device', 'cpu'],
-        capture_output=True, text=True, check=True, cwd=str(REPO_ROOT),
-        timeout=300).stdout
+        [
+            sys.executable,
+            str(REPO_ROOT / 'tools' / 'demo.py'),
+            assets['video'],
+            str(config),
+            str(checkpoint),
+            '--label-map',
+            str(assets['labels']),
+            '--device',
+            'cpu',
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(REPO_ROOT),
+        timeout=300,
+    ).stdout
     got = parse(out)
     names = assets['labels'].read_text().splitlines()
     want = expected_top5(config, checkpoint, assets['video'], names)
@@ -108,12 +114,10 @@ def test_demo_frame_folder_and_file_with_rawframe_config(assets, capsys):
 def test_demo_frame_folder_with_video_config(assets, capsys):
     demo = load_demo()
     config, checkpoint, _ = assets['ssv2']
-    pipeline = demo.test_pipeline_for(Config.fromfile(str(config)),
-                                      assets['frames'])
+    pipeline = demo.test_pipeline_for(Config.fromfile(str(config)), assets['frames'])
     types = [t['type'] for t in pipeline]
     assert types[:2] == ['SampleTDSFrames', 'TDSRawFrameDecode']
-    demo.main([assets['frames'], str(config), str(checkpoint), '--topk',
-               '3', '--device', 'cpu'])
+    demo.main([assets['frames'], str(config), str(checkpoint), '--topk', '3', '--device', 'cpu'])
     assert len(parse(capsys.readouterr().out)) == 3
 
 
@@ -123,19 +127,22 @@ def test_checkpoint_without_clip_uses_config_weights(assets, tmp_path):
     demo = load_demo()
     config, _, model = assets['ssv2']
     clip_file = tmp_path / 'clip.pth'
-    torch.save({f'visual.{k}': v for k, v in
-                model.backbone.state_dict().items()}, str(clip_file))
+    torch.save({f'visual.{k}': v for k, v in model.backbone.state_dict().items()}, str(clip_file))
     side_only = tmp_path / 'side.pth'
-    torch.save({'state_dict': {k: v for k, v in model.state_dict().items()
-                               if not k.startswith('backbone.')}},
-               str(side_only))
+    torch.save(
+        {
+            'state_dict': {
+                k: v for k, v in model.state_dict().items() if not k.startswith('backbone.')
+            }
+        },
+        str(side_only),
+    )
     cfg = Config.fromfile(str(config))
     cfg.model.backbone.pretrained = str(clip_file)
     with_clip = tmp_path / 'with_clip.py'
     cfg.dump(str(with_clip))
     ranked = demo.predict(assets['video'], str(with_clip), str(side_only))
-    full = demo.predict(assets['video'], str(config),
-                        str(assets['ssv2'][1]))
+    full = demo.predict(assets['video'], str(config), str(assets['ssv2'][1]))
     assert [n for n, _ in ranked] == [n for n, _ in full]
     assert ranked[0][1] == pytest.approx(full[0][1], abs=1e-5)
 

@@ -1,4 +1,5 @@
 """tools/data annotation builders on tiny files in the official formats."""
+
 import importlib.util
 import json
 import os
@@ -6,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from mmaction_tdsclip.datasets.annotations import (derive_flip_label_map,
-                                                   kinetics_video_name,
-                                                   read_label_map,
-                                                   sthv2_template_to_label)
+from mmaction_tdsclip.datasets.annotations import (
+    derive_flip_label_map,
+    kinetics_video_name,
+    read_label_map,
+    sthv2_template_to_label,
+)
 
-TOOLS = Path(__file__).resolve().parents[1] / 'tools' / 'data'
+TOOLS = Path(__file__).resolve().parents[2] / 'tools' / 'data'
 
 
 def load_tool(name):
@@ -40,14 +43,15 @@ SSV1_LABELS = [
 def sthv1(tmp_path):
     anno = tmp_path / 'annotations'
     anno.mkdir()
-    (anno / 'something-something-v1-labels.csv').write_text(
-        '\n'.join(SSV1_LABELS) + '\n')
+    (anno / 'something-something-v1-labels.csv').write_text('\n'.join(SSV1_LABELS) + '\n')
     (anno / 'something-something-v1-train.csv').write_text(
         '100218;Holding something\n'
         '100219;Pushing something from right to left\n'
-        '100220;Putting something on a surface\n')
+        '100220;Putting something on a surface\n'
+    )
     (anno / 'something-something-v1-validation.csv').write_text(
-        '200001;Turning the camera right while filming something\n')
+        '200001;Turning the camera right while filming something\n'
+    )
     frames = tmp_path / 'rawframes'
     for video_id, count in (('100218', 3), ('100219', 5), ('200001', 2)):
         (frames / video_id).mkdir(parents=True)
@@ -60,15 +64,18 @@ def sthv1(tmp_path):
 
 def test_sthv1_lists(sthv1, capsys):
     out = sthv1 / 'out'
-    load_tool('build_sthv1_annotations').main([
-        str(sthv1 / 'annotations'), '--frame-root',
-        str(sthv1 / 'rawframes'), '--out-dir',
-        str(out), '--flip-map'
-    ])
+    load_tool('build_sthv1_annotations').main(
+        [
+            str(sthv1 / 'annotations'),
+            '--frame-root',
+            str(sthv1 / 'rawframes'),
+            '--out-dir',
+            str(out),
+            '--flip-map',
+        ]
+    )
     # 100220 has no frame folder: left out and reported.
-    assert lines(out / 'sthv1_train_list_rawframes.txt') == [
-        '100218 3 0', '100219 5 3'
-    ]
+    assert lines(out / 'sthv1_train_list_rawframes.txt') == ['100218 3 0', '100219 5 3']
     assert lines(out / 'sthv1_val_list_rawframes.txt') == ['200001 2 4']
     assert read_label_map(str(out / 'sthv1_label_map.txt')) == SSV1_LABELS
     printed = capsys.readouterr().out
@@ -77,14 +84,17 @@ def test_sthv1_lists(sthv1, capsys):
 
 
 def test_sthv1_unknown_label(sthv1):
-    (sthv1 / 'annotations' / 'something-something-v1-validation.csv'
-     ).write_text('200001;Dancing\n')
+    (sthv1 / 'annotations' / 'something-something-v1-validation.csv').write_text('200001;Dancing\n')
     with pytest.raises(KeyError, match='Dancing'):
-        load_tool('build_sthv1_annotations').main([
-            str(sthv1 / 'annotations'), '--frame-root',
-            str(sthv1 / 'rawframes'), '--out-dir',
-            str(sthv1 / 'out')
-        ])
+        load_tool('build_sthv1_annotations').main(
+            [
+                str(sthv1 / 'annotations'),
+                '--frame-root',
+                str(sthv1 / 'rawframes'),
+                '--out-dir',
+                str(sthv1 / 'out'),
+            ]
+        )
 
 
 # ------------------------------------------------------------------ SSv2
@@ -99,37 +109,49 @@ def sthv2(tmp_path):
         'Pulling something from right to left': '2',
         'Moving part of something': '4',
     }
-    (anno / 'something-something-v2-labels.json').write_text(
-        json.dumps(labels, indent=1))
+    (anno / 'something-something-v2-labels.json').write_text(json.dumps(labels, indent=1))
     train = [
-        {'id': '78687', 'label': 'putting 3 coins onto a book',
-         'template': 'Putting [number of] [something] onto [something]',
-         'placeholders': ['3', 'coins', 'a book']},
-        {'id': '42326', 'label': 'pulling a pen from left to right',
-         'template': 'Pulling [something] from left to right',
-         'placeholders': ['a pen']},
-        {'id': '100', 'label': 'moving lid of a jar',
-         'template': 'Moving [part] of [something]',
-         'placeholders': ['lid', 'a jar']},
+        {
+            'id': '78687',
+            'label': 'putting 3 coins onto a book',
+            'template': 'Putting [number of] [something] onto [something]',
+            'placeholders': ['3', 'coins', 'a book'],
+        },
+        {
+            'id': '42326',
+            'label': 'pulling a pen from left to right',
+            'template': 'Pulling [something] from left to right',
+            'placeholders': ['a pen'],
+        },
+        {
+            'id': '100',
+            'label': 'moving lid of a jar',
+            'template': 'Moving [part] of [something]',
+            'placeholders': ['lid', 'a jar'],
+        },
     ]
     validation = [
-        {'id': '74225', 'label': 'approaching a cup with your camera',
-         'template': 'Approaching [something] with your camera',
-         'placeholders': ['a cup']},
+        {
+            'id': '74225',
+            'label': 'approaching a cup with your camera',
+            'template': 'Approaching [something] with your camera',
+            'placeholders': ['a cup'],
+        },
     ]
-    (anno / 'something-something-v2-train.json').write_text(
-        json.dumps(train))
-    (anno / 'something-something-v2-validation.json').write_text(
-        json.dumps(validation))
+    (anno / 'something-something-v2-train.json').write_text(json.dumps(train))
+    (anno / 'something-something-v2-validation.json').write_text(json.dumps(validation))
     return tmp_path
 
 
 def test_sthv2_lists(sthv2, capsys):
     out = sthv2 / 'out'
     load_tool('build_sthv2_annotations').main(
-        [str(sthv2 / 'annotations'), '--out-dir', str(out), '--flip-map'])
+        [str(sthv2 / 'annotations'), '--out-dir', str(out), '--flip-map']
+    )
     assert lines(out / 'sthv2_train_list_videos.txt') == [
-        '78687.webm 3', '42326.webm 1', '100.webm 4'
+        '78687.webm 3',
+        '42326.webm 1',
+        '100.webm 4',
     ]
     assert lines(out / 'sthv2_val_list_videos.txt') == ['74225.webm 0']
     assert read_label_map(str(out / 'sthv2_label_map.txt')) == [
@@ -145,25 +167,28 @@ def test_sthv2_lists(sthv2, capsys):
 def test_sthv2_mp4_extension(sthv2):
     out = sthv2 / 'out'
     load_tool('build_sthv2_annotations').main(
-        [str(sthv2 / 'annotations'), '--out-dir', str(out), '--ext', 'mp4'])
+        [str(sthv2 / 'annotations'), '--out-dir', str(out), '--ext', 'mp4']
+    )
     assert lines(out / 'sthv2_val_list_videos.txt') == ['74225.mp4 0']
 
 
 def test_sthv2_bad_label_indices(sthv2):
-    (sthv2 / 'annotations' / 'something-something-v2-labels.json'
-     ).write_text(json.dumps({'a': '0', 'b': '0'}))
+    (sthv2 / 'annotations' / 'something-something-v2-labels.json').write_text(
+        json.dumps({'a': '0', 'b': '0'})
+    )
     with pytest.raises(ValueError, match='not 0..1'):
         load_tool('build_sthv2_annotations').main(
-            [str(sthv2 / 'annotations'), '--out-dir', str(sthv2 / 'out')])
+            [str(sthv2 / 'annotations'), '--out-dir', str(sthv2 / 'out')]
+        )
 
 
 def test_template_brackets_removed():
-    assert sthv2_template_to_label(
-        'Putting [something] onto [something]') == (
-            'Putting something onto something')
-    assert sthv2_template_to_label(
-        'Showing [something] behind [something]') == (
-            'Showing something behind something')
+    assert sthv2_template_to_label('Putting [something] onto [something]') == (
+        'Putting something onto something'
+    )
+    assert sthv2_template_to_label('Showing [something] behind [something]') == (
+        'Showing something behind something'
+    )
 
 
 # --------------------------------------------------------------- Kinetics
@@ -175,27 +200,34 @@ def kinetics(tmp_path):
         'zumba,--07WQ2iBlw,1,11,train,0\n'
         '"passing American football (in game)",abc_DEF-123,5.0,15.0,'
         'train,0\n'
-        'abseiling,gone_video1,0,10,train,0\n')
+        'abseiling,gone_video1,0,10,train,0\n'
+    )
     (tmp_path / 'validate.csv').write_text(
-        'label,youtube_id,time_start,time_end,split\n'
-        'zumba,xyz,120,130,val\n')
+        'label,youtube_id,time_start,time_end,split\nzumba,xyz,120,130,val\n'
+    )
     videos = tmp_path / 'videos_train'
     videos.mkdir()
-    for name in ('-3B32lodo2M_000059_000069.mp4',
-                 '--07WQ2iBlw_000001_000011.mp4',
-                 'abc_DEF-123_000005_000015.mp4'):
+    for name in (
+        '-3B32lodo2M_000059_000069.mp4',
+        '--07WQ2iBlw_000001_000011.mp4',
+        'abc_DEF-123_000005_000015.mp4',
+    ):
         (videos / name).write_bytes(b'mp4')
     return tmp_path
 
 
 def test_kinetics_lists(kinetics, capsys):
     out = kinetics / 'out'
-    load_tool('build_kinetics_annotations').main([
-        str(kinetics / 'train.csv'),
-        str(kinetics / 'validate.csv'), '--out-dir',
-        str(out), '--train-dir',
-        str(kinetics / 'videos_train')
-    ])
+    load_tool('build_kinetics_annotations').main(
+        [
+            str(kinetics / 'train.csv'),
+            str(kinetics / 'validate.csv'),
+            '--out-dir',
+            str(out),
+            '--train-dir',
+            str(kinetics / 'videos_train'),
+        ]
+    )
     # Classes sorted: abseiling 0, passing American football (in game) 1,
     # zumba 2. gone_video1 is not on disk.
     assert lines(out / 'kinetics3_train_list_videos.txt') == [
@@ -203,59 +235,74 @@ def test_kinetics_lists(kinetics, capsys):
         '--07WQ2iBlw_000001_000011.mp4 2',
         'abc_DEF-123_000005_000015.mp4 1',
     ]
-    assert lines(out / 'kinetics3_val_list_videos.txt') == [
-        'xyz_000120_000130.mp4 2'
-    ]
+    assert lines(out / 'kinetics3_val_list_videos.txt') == ['xyz_000120_000130.mp4 2']
     assert read_label_map(str(out / 'kinetics3_label_map.txt')) == [
-        'abseiling', 'passing American football (in game)', 'zumba'
+        'abseiling',
+        'passing American football (in game)',
+        'zumba',
     ]
     assert '1 missing from' in capsys.readouterr().out
 
 
 def test_kinetics_without_video_dirs_keeps_all(kinetics):
     out = kinetics / 'out'
-    load_tool('build_kinetics_annotations').main([
-        str(kinetics / 'train.csv'),
-        str(kinetics / 'validate.csv'), '--out-dir',
-        str(out), '--prefix', 'kinetics400'
-    ])
+    load_tool('build_kinetics_annotations').main(
+        [
+            str(kinetics / 'train.csv'),
+            str(kinetics / 'validate.csv'),
+            '--out-dir',
+            str(out),
+            '--prefix',
+            'kinetics400',
+        ]
+    )
     assert len(lines(out / 'kinetics400_train_list_videos.txt')) == 4
     assert lines(out / 'kinetics400_train_list_videos.txt')[-1] == (
-        'gone_video1_000000_000010.mp4 0')
+        'gone_video1_000000_000010.mp4 0'
+    )
 
 
 def test_kinetics_unknown_val_class(kinetics):
     (kinetics / 'validate.csv').write_text(
-        'label,youtube_id,time_start,time_end,split\nskiing,q,1,2,val\n')
+        'label,youtube_id,time_start,time_end,split\nskiing,q,1,2,val\n'
+    )
     with pytest.raises(SystemExit, match='skiing'):
         load_tool('build_kinetics_annotations').main(
-            [str(kinetics / 'train.csv'),
-             str(kinetics / 'validate.csv'), '--out-dir',
-             str(kinetics / 'out')])
+            [
+                str(kinetics / 'train.csv'),
+                str(kinetics / 'validate.csv'),
+                '--out-dir',
+                str(kinetics / 'out'),
+            ]
+        )
 
 
 def test_kinetics_video_name():
-    assert kinetics_video_name('a-b_c', '7',
-                               '17.0') == 'a-b_c_000007_000017.mp4'
+    assert kinetics_video_name('a-b_c', '7', '17.0') == 'a-b_c_000007_000017.mp4'
 
 
 # -------------------------------------------------------------- flip map
 def test_flip_map_derivation():
-    names = ['Pushing something from left to right', 'Holding something',
-             'Pushing something from right to left',
-             'Turning the camera Left while filming something',
-             'Turning the camera right while filming something',
-             'Tearing something into two pieces', 'Moving something left']
+    names = [
+        'Pushing something from left to right',
+        'Holding something',
+        'Pushing something from right to left',
+        'Turning the camera Left while filming something',
+        'Turning the camera right while filming something',
+        'Tearing something into two pieces',
+        'Moving something left',
+    ]
     assert derive_flip_label_map(names) == {0: 2, 2: 0, 3: 4, 4: 3}
 
 
 def test_lists_load_in_mmaction_datasets(sthv2, tmp_path):
     from mmaction.datasets import VideoDataset
+
     out = sthv2 / 'out'
-    load_tool('build_sthv2_annotations').main(
-        [str(sthv2 / 'annotations'), '--out-dir', str(out)])
-    dataset = VideoDataset(str(out / 'sthv2_train_list_videos.txt'),
-                           pipeline=[], data_prefix=dict(video='/videos'))
+    load_tool('build_sthv2_annotations').main([str(sthv2 / 'annotations'), '--out-dir', str(out)])
+    dataset = VideoDataset(
+        str(out / 'sthv2_train_list_videos.txt'), pipeline=[], data_prefix=dict(video='/videos')
+    )
     info = dataset.get_data_info(0)
     assert info['filename'] == os.path.join('/videos', '78687.webm')
     assert info['label'] == 3

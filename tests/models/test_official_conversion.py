@@ -6,6 +6,7 @@ instance saved as ``{'epoch', 'model_state_dict', 'optimizer_state_dict'}``
 stands in for a released checkpoint, and the converted weights must make
 our recognizer reproduce its logits.
 """
+
 import copy
 import importlib.util
 import os.path as osp
@@ -15,25 +16,38 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
+from mmaction.registry import MODELS
 from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from reference.authors_tdsclip import AuthorsTDSCLIP, ResidualAttentionBlock, randomize_
 
 import mmaction_tdsclip  # noqa: F401
-from mmaction.registry import MODELS
 from mmaction_tdsclip.models.backbones.clip_weights import CheckpointFormatError
 from mmaction_tdsclip.models.backbones.frozen_clip_vit import FrozenCLIPViT
-from mmaction_tdsclip.models.recognizers.official_checkpoint import (config_mismatches, convert_official_state_dict,
-                                                                     infer_official_config, is_official_checkpoint,
-                                                                     recognizer_model_config)
+from mmaction_tdsclip.models.recognizers.official_checkpoint import (
+    config_mismatches,
+    convert_official_state_dict,
+    infer_official_config,
+    is_official_checkpoint,
+    recognizer_model_config,
+)
 
 init_default_scope('mmaction')
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'convert_weights.py')
 CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
 CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
-TINY = dict(width=64, layers=2, heads=2, patch_size=16, img_size=32, num_frames=4, side_width=64, num_classes=7)
+TINY = dict(
+    width=64,
+    layers=2,
+    heads=2,
+    patch_size=16,
+    img_size=32,
+    num_frames=4,
+    side_width=64,
+    num_classes=7,
+)
 
 
 def load_tool():
@@ -55,16 +69,27 @@ def run_tool(*argv):
 
 def official_keys(width, layers, patch, tokens, side, n, use_td=True, use_sme=True, classes=174):
     """The authors' checkpoint keys and shapes, written out from the released layout (spec section 10)."""
-    bn = lambda c: {'weight': (c,), 'bias': (c,), 'running_mean': (c,), 'running_var': (c,),  # noqa: E731
-                    'num_batches_tracked': ()}
+
+    def bn(c):
+        return {
+            'weight': (c,),
+            'bias': (c,),
+            'running_mean': (c,),
+            'running_var': (c,),
+            'num_batches_tracked': (),
+        }
+
     keys = {
         'visual.class_embedding': (width,),
         'visual.positional_embedding': (tokens + 1, width),
         'visual.conv1.weight': (width, 3, patch, patch),
-        'visual.ln_pre.weight': (width,), 'visual.ln_pre.bias': (width,),
+        'visual.ln_pre.weight': (width,),
+        'visual.ln_pre.bias': (width,),
         'visual.transformer.side_spatial_position_embeddings': (tokens, side),
-        'visual.side_conv1.weight': (side, 3, 3, patch, patch), 'visual.side_conv1.bias': (side,),
-        'fc.weight': (classes, side), 'fc.bias': (classes,),
+        'visual.side_conv1.weight': (side, 3, 3, patch, patch),
+        'visual.side_conv1.bias': (side,),
+        'fc.weight': (classes, side),
+        'fc.bias': (classes,),
     }
     keys.update({f'visual.side_pre_bn3d.{k}': s for k, s in bn(side).items()})
     keys.update({f'visual.side_post_bn.{k}': s for k, s in bn(side).items()})
@@ -74,29 +99,49 @@ def official_keys(width, layers, patch, tokens, side, n, use_td=True, use_sme=Tr
         keys.update({f'visual.side_pre_bn3d_c5.{k}': s for k, s in bn(side).items()})
     for i in range(layers):
         r = f'visual.transformer.resblocks.{i}.'
-        keys.update({
-            r + 'attn.in_proj_weight': (3 * width, width), r + 'attn.in_proj_bias': (3 * width,),
-            r + 'attn.out_proj.weight': (width, width), r + 'attn.out_proj.bias': (width,),
-            r + 'ln_1.weight': (width,), r + 'ln_1.bias': (width,), r + 'ln_2.weight': (width,),
-            r + 'ln_2.bias': (width,), r + 'mlp.c_fc.weight': (4 * width, width), r + 'mlp.c_fc.bias': (4 * width,),
-            r + 'mlp.c_proj.weight': (width, 4 * width), r + 'mlp.c_proj.bias': (width,),
-            f'visual.transformer.side_lns.{i}.weight': (width,), f'visual.transformer.side_lns.{i}.bias': (width,),
-            f'visual.transformer.side_linears.{i}.weight': (side, width),
-            f'visual.transformer.side_linears.{i}.bias': (side,),
-        })
+        keys.update(
+            {
+                r + 'attn.in_proj_weight': (3 * width, width),
+                r + 'attn.in_proj_bias': (3 * width,),
+                r + 'attn.out_proj.weight': (width, width),
+                r + 'attn.out_proj.bias': (width,),
+                r + 'ln_1.weight': (width,),
+                r + 'ln_1.bias': (width,),
+                r + 'ln_2.weight': (width,),
+                r + 'ln_2.bias': (width,),
+                r + 'mlp.c_fc.weight': (4 * width, width),
+                r + 'mlp.c_fc.bias': (4 * width,),
+                r + 'mlp.c_proj.weight': (width, 4 * width),
+                r + 'mlp.c_proj.bias': (width,),
+                f'visual.transformer.side_lns.{i}.weight': (width,),
+                f'visual.transformer.side_lns.{i}.bias': (width,),
+                f'visual.transformer.side_linears.{i}.weight': (side, width),
+                f'visual.transformer.side_linears.{i}.bias': (side,),
+            }
+        )
         s = f'visual.transformer.side_transformer.{i}.'
         keys.update({s + f'bn_1.{k}': v for k, v in bn(side).items()})
         keys.update({s + f'bn_2.{k}': v for k, v in bn(side).items()})
-        keys.update({
-            s + 'conv.0.weight': (side, side, 1, 1, 1), s + 'conv.0.bias': (side,),
-            s + 'conv.1.weight': (side, 1, 3, 1, 1), s + 'conv.1.bias': (side,),
-            s + 'conv.2.weight': (side, side, 1, 1, 1), s + 'conv.2.bias': (side,),
-            s + 'mlp.fc1.weight': (4 * side, side), s + 'mlp.fc1.bias': (4 * side,),
-            s + 'mlp.fc2.weight': (side, 4 * side), s + 'mlp.fc2.bias': (side,),
-            s + 'attn.in_proj_weight': (3 * side, side), s + 'attn.in_proj_bias': (3 * side,),
-            s + 'attn.out_proj.weight': (side, side), s + 'attn.out_proj.bias': (side,),
-            s + 'ln_1.weight': (side,), s + 'ln_1.bias': (side,),
-        })
+        keys.update(
+            {
+                s + 'conv.0.weight': (side, side, 1, 1, 1),
+                s + 'conv.0.bias': (side,),
+                s + 'conv.1.weight': (side, 1, 3, 1, 1),
+                s + 'conv.1.bias': (side,),
+                s + 'conv.2.weight': (side, side, 1, 1, 1),
+                s + 'conv.2.bias': (side,),
+                s + 'mlp.fc1.weight': (4 * side, side),
+                s + 'mlp.fc1.bias': (4 * side,),
+                s + 'mlp.fc2.weight': (side, 4 * side),
+                s + 'mlp.fc2.bias': (side,),
+                s + 'attn.in_proj_weight': (3 * side, side),
+                s + 'attn.in_proj_bias': (3 * side,),
+                s + 'attn.out_proj.weight': (side, side),
+                s + 'attn.out_proj.bias': (side,),
+                s + 'ln_1.weight': (side,),
+                s + 'ln_1.bias': (side,),
+            }
+        )
         if use_td:
             keys[s + 'mse.conv1.weight'] = (side // 16, side, 1, 1)
             keys[s + 'mse.conv2.weight'] = (side, side // 16, 1, 1)
@@ -113,16 +158,32 @@ def our_model_cfg(arch, img_size, side, num_frames, n, classes, **neck):
     return dict(
         type='TDSCLIPRecognizer',
         backbone=dict(type='FrozenCLIPViT', arch=arch, img_size=img_size, precision='fp32'),
-        neck=dict(type='TDSSideNetwork', num_frames=num_frames, num_local_frames=n, side_dim=side, **neck),
+        neck=dict(
+            type='TDSSideNetwork', num_frames=num_frames, num_local_frames=n, side_dim=side, **neck
+        ),
         cls_head=dict(type='TDSHead', num_classes=classes, in_channels=side, average_clips='prob'),
-        data_preprocessor=dict(type='ActionDataPreprocessor', mean=CLIP_MEAN, std=CLIP_STD, format_shape='NCTHW'))
+        data_preprocessor=dict(
+            type='ActionDataPreprocessor', mean=CLIP_MEAN, std=CLIP_STD, format_shape='NCTHW'
+        ),
+    )
 
 
 def tiny_cfg(n=5, **neck):
-    arch = dict(embed_dims=TINY['width'], num_layers=TINY['layers'], num_heads=TINY['heads'],
-                patch_size=TINY['patch_size'])
-    return our_model_cfg(arch, TINY['img_size'], TINY['side_width'], TINY['num_frames'], n, TINY['num_classes'],
-                         **neck)
+    arch = dict(
+        embed_dims=TINY['width'],
+        num_layers=TINY['layers'],
+        num_heads=TINY['heads'],
+        patch_size=TINY['patch_size'],
+    )
+    return our_model_cfg(
+        arch,
+        TINY['img_size'],
+        TINY['side_width'],
+        TINY['num_frames'],
+        n,
+        TINY['num_classes'],
+        **neck,
+    )
 
 
 def tiny_reference(seed=0, n=5, use_td=True, use_sme=True):
@@ -133,14 +194,18 @@ def tiny_reference(seed=0, n=5, use_td=True, use_sme=True):
 def save_authors_checkpoint(model, path, module_prefix=False):
     prefix = 'module.' if module_prefix else ''
     state = {prefix + k: v for k, v in model.state_dict().items()}
-    optimizer = {'state': {0: {'step': torch.tensor(3.0), 'exp_avg': torch.zeros(3)}},
-                 'param_groups': [{'lr': 1e-3, 'params': [0]}]}
+    optimizer = {
+        'state': {0: {'step': torch.tensor(3.0), 'exp_avg': torch.zeros(3)}},
+        'param_groups': [{'lr': 1e-3, 'params': [0]}],
+    }
     torch.save({'epoch': 29, 'model_state_dict': state, 'optimizer_state_dict': optimizer}, path)
 
 
 def clips(n, batch=2, seed=1):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, 3, TINY['num_frames'] * n, TINY['img_size'], TINY['img_size'], generator=g)
+    return torch.randn(
+        batch, 3, TINY['num_frames'] * n, TINY['img_size'], TINY['img_size'], generator=g
+    )
 
 
 def our_logits(model, video):
@@ -164,9 +229,14 @@ def test_reference_state_dict_has_the_released_key_layout(arch):
 
 @pytest.mark.parametrize('arch', ['ViT-B/16', 'ViT-L/14'])
 def test_released_layout_converts_onto_every_recognizer_key(arch):
-    width, layers, patch, tokens, side = {'ViT-B/16': (768, 12, 16, 196, 320),
-                                          'ViT-L/14': (1024, 24, 14, 256, 512)}[arch]
-    state = {k: torch.empty(s, device='meta') for k, s in official_keys(width, layers, patch, tokens, side, 5).items()}
+    width, layers, patch, tokens, side = {
+        'ViT-B/16': (768, 12, 16, 196, 320),
+        'ViT-L/14': (1024, 24, 14, 256, 512),
+    }[arch]
+    state = {
+        k: torch.empty(s, device='meta')
+        for k, s in official_keys(width, layers, patch, tokens, side, 5).items()
+    }
     converted = convert_official_state_dict({'model_state_dict': state})
     with torch.device('meta'):
         ours = MODELS.build(our_model_cfg(arch, 224, side, 8, 5, 174))
@@ -175,19 +245,29 @@ def test_released_layout_converts_onto_every_recognizer_key(arch):
     info = infer_official_config(state)
     assert info['arch'] == arch
     assert (info['side_dim'], info['num_local_frames'], info['num_classes']) == (side, 5, 174)
-    assert info['use_td'] and info['use_sme'] and info['td_layers'] is None and info['td_reduction'] == 16
+    assert (
+        info['use_td']
+        and info['use_sme']
+        and info['td_layers'] is None
+        and info['td_reduction'] == 16
+    )
     assert config_mismatches(info, recognizer_model_config(info)) == []
 
 
 # ------------------------------------------------------------ numerical equality
-@pytest.mark.parametrize('n,use_td,use_sme,module_prefix', [
-    (5, True, True, False),
-    (3, True, True, True),
-    (5, False, True, False),
-    (5, True, False, True),
-    (3, False, False, False),
-])
-def test_converted_weights_reproduce_the_reference_logits(n, use_td, use_sme, module_prefix, tmp_path):
+@pytest.mark.parametrize(
+    'n,use_td,use_sme,module_prefix',
+    [
+        (5, True, True, False),
+        (3, True, True, True),
+        (5, False, True, False),
+        (5, True, False, True),
+        (3, False, False, False),
+    ],
+)
+def test_converted_weights_reproduce_the_reference_logits(
+    n, use_td, use_sme, module_prefix, tmp_path
+):
     ref = tiny_reference(n=n, use_td=use_td, use_sme=use_sme)
     path = tmp_path / 'authors.pth'
     save_authors_checkpoint(ref, path, module_prefix)
@@ -203,7 +283,9 @@ def test_converted_weights_reproduce_the_reference_logits(n, use_td, use_sme, mo
     assert expected.abs().max() > 0.1
     # Both side-network code paths: the plain one and the memory-efficient token-layout one.
     for memory_efficient in (False, True):
-        ours = MODELS.build(tiny_cfg(n, use_td=use_td, use_sme=use_sme, memory_efficient=memory_efficient))
+        ours = MODELS.build(
+            tiny_cfg(n, use_td=use_td, use_sme=use_sme, memory_efficient=memory_efficient)
+        )
         ours.load_state_dict(convert_official_state_dict(obj), strict=True)
         torch.testing.assert_close(our_logits(ours, video), expected, atol=1e-4, rtol=0)
 
@@ -212,8 +294,13 @@ def test_tool_writes_an_mmengine_checkpoint_that_loads_strictly(tmp_path):
     ref = tiny_reference(seed=3)
     src, dst = tmp_path / 'authors.pth', tmp_path / 'converted.pth'
     save_authors_checkpoint(ref, src, module_prefix=True)
-    result = subprocess.run([sys.executable, TOOL, str(src), str(dst), '--num-frames', '4'], capture_output=True,
-                            text=True, timeout=300, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, TOOL, str(src), str(dst), '--num-frames', '4'],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     assert 'side width 64' in result.stdout and 'n = 5 local frames' in result.stdout
 
@@ -245,7 +332,11 @@ def test_unknown_and_missing_keys_are_named():
     extra = dict(state, **{'visual.side_extra.weight': torch.zeros(1)})
     with pytest.raises(CheckpointFormatError, match='visual.side_extra.weight'):
         convert_official_state_dict(extra)
-    missing = {k: v for k, v in state.items() if k != 'visual.transformer.side_transformer.1.attn.in_proj_bias'}
+    missing = {
+        k: v
+        for k, v in state.items()
+        if k != 'visual.transformer.side_transformer.1.attn.in_proj_bias'
+    }
     with pytest.raises(CheckpointFormatError, match=r'neck\.blocks\.1\.attn\.in_proj_bias'):
         convert_official_state_dict(missing)
     clip_only = {k: v for k, v in state.items() if 'side' not in k and not k.startswith('fc.')}
@@ -305,16 +396,23 @@ class OpenAIVisual(nn.Module):
         super().__init__()
         self.conv1 = nn.Conv2d(3, width, patch, patch, bias=False)
         self.class_embedding = nn.Parameter(torch.randn(width) * 0.1)
-        self.positional_embedding = nn.Parameter(torch.randn((img_size // patch)**2 + 1, width) * 0.1)
+        self.positional_embedding = nn.Parameter(
+            torch.randn((img_size // patch) ** 2 + 1, width) * 0.1
+        )
         self.ln_pre = nn.LayerNorm(width)
         self.transformer = nn.Module()
-        self.transformer.resblocks = nn.Sequential(*[ResidualAttentionBlock(width, heads) for _ in range(layers)])
+        self.transformer.resblocks = nn.Sequential(
+            *[ResidualAttentionBlock(width, heads) for _ in range(layers)]
+        )
         self.ln_post = nn.LayerNorm(width)
         self.proj = nn.Parameter(torch.randn(width, out_dim) * 0.1)
 
     def tokens(self, x):
         x = self.conv1(x).flatten(2).transpose(1, 2)
-        x = torch.cat([self.class_embedding.expand(x.shape[0], 1, -1), x], 1) + self.positional_embedding
+        x = (
+            torch.cat([self.class_embedding.expand(x.shape[0], 1, -1), x], 1)
+            + self.positional_embedding
+        )
         return self.transformer.resblocks(self.ln_pre(x).transpose(0, 1)).transpose(0, 1)
 
     def forward(self, x):
@@ -354,9 +452,13 @@ def test_openai_torchscript_clip_converts_and_loads(tmp_path):
         message = run_tool(src, dst)
         assert message is None
         tower = FrozenCLIPViT(arch, img_size=32, pretrained=str(dst))
-        torch.testing.assert_close(tower.conv1.weight, clip.visual.conv1.weight.float(), atol=0, rtol=0)
+        torch.testing.assert_close(
+            tower.conv1.weight, clip.visual.conv1.weight.float(), atol=0, rtol=0
+        )
         torch.testing.assert_close(tower(images)[-1], expected, atol=1e-4, rtol=0)
-    assert torch.load(tmp_path / 'clip.pth', weights_only=True)['conv1.weight'].dtype == torch.float16
+    assert (
+        torch.load(tmp_path / 'clip.pth', weights_only=True)['conv1.weight'].dtype == torch.float16
+    )
 
 
 def test_clip_weights_for_another_architecture_are_refused(tmp_path):
@@ -392,7 +494,12 @@ def test_training_step_matches_the_reference(memory_efficient, with_cp):
 
     # Rename the reference's gradients (and its updated buffers) through the converter.
     grads = dict(ref.state_dict())
-    grads.update({k: p.grad if p.grad is not None else torch.zeros_like(p) for k, p in ref.named_parameters()})
+    grads.update(
+        {
+            k: p.grad if p.grad is not None else torch.zeros_like(p)
+            for k, p in ref.named_parameters()
+        }
+    )
     expected = convert_official_state_dict(grads)
     own_params = dict(ours.named_parameters())
     own_buffers = dict(ours.named_buffers())

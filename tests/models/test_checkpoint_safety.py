@@ -2,6 +2,7 @@
 pickle is refused by our loader, by mmengine's ``load_checkpoint`` and by
 ``Runner.resume``, while real mmengine checkpoints load with
 ``weights_only=True``."""
+
 import pickle
 from pathlib import Path
 
@@ -12,8 +13,7 @@ from mmengine.runner import load_checkpoint
 from safetensors.torch import save_file
 
 import mmaction_tdsclip  # noqa: F401  (allow-lists mmengine checkpoint types)
-from mmaction_tdsclip.utils import (UnsafeCheckpointError,
-                                    load_checkpoint_safely)
+from mmaction_tdsclip.utils import UnsafeCheckpointError, load_checkpoint_safely
 
 
 class CreatesMarker:
@@ -38,14 +38,10 @@ def malicious_checkpoint(request, tmp_path, mmengine_checkpoint):
     returns (path, marker the payload would create)."""
     marker = tmp_path / 'payload_ran'
     content = dict(
-        meta=dict(epoch=1),
-        state_dict=mmengine_checkpoint.state_dict,
-        payload=CreatesMarker(marker))
+        meta=dict(epoch=1), state_dict=mmengine_checkpoint.state_dict, payload=CreatesMarker(marker)
+    )
     path = tmp_path / 'malicious.pth'
-    torch.save(
-        content,
-        path,
-        _use_new_zipfile_serialization=request.param == 'zip_format')
+    torch.save(content, path, _use_new_zipfile_serialization=request.param == 'zip_format')
     return path, marker
 
 
@@ -69,7 +65,8 @@ def test_our_loader_refuses_malicious_pickle(malicious_checkpoint):
 
 
 def test_mmengine_load_checkpoint_refuses_malicious_pickle(
-        malicious_checkpoint, tmp_path, build_toy_runner):
+    malicious_checkpoint, tmp_path, build_toy_runner
+):
     path, marker = malicious_checkpoint
     runner = build_toy_runner(tmp_path / 'work', 1, 'safety_load')
     with pytest.raises(pickle.UnpicklingError):
@@ -77,8 +74,7 @@ def test_mmengine_load_checkpoint_refuses_malicious_pickle(
     assert not marker.exists()
 
 
-def test_runner_resume_refuses_malicious_pickle(malicious_checkpoint,
-                                                tmp_path, build_toy_runner):
+def test_runner_resume_refuses_malicious_pickle(malicious_checkpoint, tmp_path, build_toy_runner):
     path, marker = malicious_checkpoint
     runner = build_toy_runner(tmp_path / 'work', 1, 'safety_resume')
     with pytest.raises(pickle.UnpicklingError):
@@ -88,22 +84,18 @@ def test_runner_resume_refuses_malicious_pickle(malicious_checkpoint,
 
 def test_real_checkpoint_loads_with_weights_only(mmengine_checkpoint):
     ckpt = load_checkpoint_safely(mmengine_checkpoint.path)
-    assert set(ckpt) >= {'meta', 'state_dict', 'message_hub', 'optimizer',
-                         'param_schedulers'}
+    assert set(ckpt) >= {'meta', 'state_dict', 'message_hub', 'optimizer', 'param_schedulers'}
     for key, value in mmengine_checkpoint.state_dict.items():
         assert torch.equal(ckpt['state_dict'][key], value), key
     loss = ckpt['message_hub']['log_scalars']['train/loss']
     assert isinstance(loss, HistoryBuffer)
     history, counts = loss.data
-    assert history.tolist() == pytest.approx(
-        mmengine_checkpoint.loss_history.tolist())
-    assert loss.mean() == pytest.approx(
-        mmengine_checkpoint.loss_history.mean())
+    assert history.tolist() == pytest.approx(mmengine_checkpoint.loss_history.tolist())
+    assert loss.mean() == pytest.approx(mmengine_checkpoint.loss_history.mean())
     assert ckpt['meta']['epoch'] == mmengine_checkpoint.epoch
 
 
-def test_mmengine_paths_load_real_checkpoint(mmengine_checkpoint, tmp_path,
-                                            build_toy_runner):
+def test_mmengine_paths_load_real_checkpoint(mmengine_checkpoint, tmp_path, build_toy_runner):
     runner = build_toy_runner(tmp_path / 'work', 3, 'safety_real')
     with torch.no_grad():
         for param in runner.model.parameters():
@@ -116,13 +108,11 @@ def test_mmengine_paths_load_real_checkpoint(mmengine_checkpoint, tmp_path,
     assert runner.epoch == mmengine_checkpoint.epoch
     assert runner.iter == mmengine_checkpoint.iter
     resumed_loss = runner.message_hub.get_scalar('train/loss')
-    assert resumed_loss.data[0].tolist() == pytest.approx(
-        mmengine_checkpoint.loss_history.tolist())
+    assert resumed_loss.data[0].tolist() == pytest.approx(mmengine_checkpoint.loss_history.tolist())
 
 
 def test_safetensors_files_load(tmp_path, mmengine_checkpoint):
-    tensors = {k: v.contiguous() for k, v in
-               mmengine_checkpoint.state_dict.items()}
+    tensors = {k: v.contiguous() for k, v in mmengine_checkpoint.state_dict.items()}
     named = tmp_path / 'weights.safetensors'
     save_file(tensors, str(named))
     # Recognised by its header too, whatever the file is called.

@@ -1,5 +1,6 @@
 """Tests of the time-reversal pair dataset generator
 (``tools/data/make_reversal_dataset.py``)."""
+
 import filecmp
 import glob
 import os
@@ -14,7 +15,9 @@ import pytest
 # A plain import (not a second module object under the same name), so that
 # the generator's worker processes unpickle jobs of the module that made them
 # even when tools/main_job.py imported it first.
-sys.path.insert(0, osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'tools', 'data'))
+sys.path.insert(
+    0, osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))), 'tools', 'data')
+)
 import make_reversal_dataset as mrd  # noqa: E402
 
 NUM_VIDEOS = 2 * len(mrd.PAIRS) * 3  # three sequences per motion kind
@@ -34,9 +37,7 @@ def _decode_decord(path):
 
 def _decode_pyav(path):
     with av.open(path) as container:
-        return np.stack([
-            f.to_ndarray(format='rgb24') for f in container.decode(video=0)
-        ])
+        return np.stack([f.to_ndarray(format='rgb24') for f in container.decode(video=0)])
 
 
 def _twins(root):
@@ -57,8 +58,7 @@ def _twins(root):
 @pytest.fixture(scope='module')
 def dataset(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('reversal'))
-    mrd.make_dataset(root, NUM_VIDEOS, seed=3, num_frames=FRAMES, size=SIZE,
-                     workers=1)
+    mrd.make_dataset(root, NUM_VIDEOS, seed=3, num_frames=FRAMES, size=SIZE, workers=1)
     return root
 
 
@@ -124,20 +124,16 @@ def test_object_is_large(dataset):
 
 def test_reproducible(dataset, tmp_path):
     again = str(tmp_path / 'again')
-    mrd.make_dataset(again, NUM_VIDEOS, seed=3, num_frames=FRAMES, size=SIZE,
-                     workers=2)
+    mrd.make_dataset(again, NUM_VIDEOS, seed=3, num_frames=FRAMES, size=SIZE, workers=2)
     for split in mrd.SPLITS:
         assert _read_split(again, split) == _read_split(dataset, split)
         for rel, _ in _read_split(dataset, split):
-            assert filecmp.cmp(
-                osp.join(dataset, rel), osp.join(again, rel), shallow=False)
+            assert filecmp.cmp(osp.join(dataset, rel), osp.join(again, rel), shallow=False)
     other = str(tmp_path / 'other')
-    mrd.make_dataset(other, NUM_VIDEOS, seed=4, num_frames=FRAMES, size=SIZE,
-                     workers=1)
+    mrd.make_dataset(other, NUM_VIDEOS, seed=4, num_frames=FRAMES, size=SIZE, workers=1)
     # Another seed renders another first clip (its split may differ too).
     first = [
-        glob.glob(osp.join(root, 'videos', '*', '00000_*.mp4'))[0]
-        for root in (dataset, other)
+        glob.glob(osp.join(root, 'videos', '*', '00000_*.mp4'))[0] for root in (dataset, other)
     ]
     assert not filecmp.cmp(*first, shallow=False)
 
@@ -152,26 +148,29 @@ def test_dataset_matches(dataset, tmp_path):
 def test_mmaction_video_dataset_reads_it(dataset):
     from mmaction.datasets import VideoDataset
     from mmengine.registry import init_default_scope
+
     init_default_scope('mmaction')
     ds = VideoDataset(
         ann_file=osp.join(dataset, 'test.txt'),
         data_prefix=dict(video=dataset),
-        pipeline=[dict(type='DecordInit'),
-                  dict(type='SampleFrames', clip_len=4, frame_interval=1,
-                       num_clips=1, test_mode=True),
-                  dict(type='DecordDecode')],
-        test_mode=True)
+        pipeline=[
+            dict(type='DecordInit'),
+            dict(type='SampleFrames', clip_len=4, frame_interval=1, num_clips=1, test_mode=True),
+            dict(type='DecordDecode'),
+        ],
+        test_mode=True,
+    )
     assert len(ds) == len(mrd.CLASSES)
     item = ds[0]
     assert len(item['imgs']) == 4
     assert item['imgs'][0].shape == (SIZE, SIZE, 3)
-    assert os.path.samefile(
-        item['filename'], osp.join(dataset, _read_split(dataset, 'test')[0][0]))
+    assert os.path.samefile(item['filename'], osp.join(dataset, _read_split(dataset, 'test')[0][0]))
 
 
 def test_cli(tmp_path):
     out = str(tmp_path / 'cli')
-    mrd.main([out, '--num-videos', '4', '--frames', '6', '--size', '32',
-              '--seed', '1', '--workers', '1'])
+    mrd.main(
+        [out, '--num-videos', '4', '--frames', '6', '--size', '32', '--seed', '1', '--workers', '1']
+    )
     assert mrd.dataset_matches(out, 4, 1, 6, 32)
     assert sum(len(_read_split(out, s)) for s in mrd.SPLITS) == 4
