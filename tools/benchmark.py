@@ -47,7 +47,7 @@ def tdsclip_cfg(args, name):
         ),
         neck=dict(
             type='TDSSideNetwork',
-            num_frames=args.frames,
+            num_segments=args.frames,
             num_local_frames=args.local_frames,
             side_dim=SIDE_DIMS[args.arch],
             use_td=name != 'side4video',

@@ -90,7 +90,7 @@ def test_config_encodes_the_recipe(name):
     # Model.
     assert cfg.model.backbone.arch == arch
     assert cfg.model.backbone.img_size == 224
-    assert cfg.model.neck.num_frames == t
+    assert cfg.model.neck.num_segments == t
     assert cfg.model.neck.num_local_frames == 5
     assert cfg.model.neck.side_dim == SIDE_DIM[arch]
     assert cfg.model.neck.beta == 0.5

@@ -1,4 +1,4 @@
-"""Behaviour of the TDS-CLIP model against the spec and independent computations."""
+"""Behaviour of the TDS-CLIP model against docs/model.md and independent computations."""
 
 import copy
 
@@ -23,13 +23,13 @@ CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
 TINY_ARCH = dict(embed_dims=64, num_layers=3, num_heads=2, patch_size=16)
 
 
-def tiny_model_cfg(num_frames=4, num_local_frames=5, num_classes=6, **neck):
+def tiny_model_cfg(num_segments=4, num_local_frames=5, num_classes=6, **neck):
     return dict(
         type='TDSCLIPRecognizer',
         backbone=dict(type='FrozenCLIPViT', arch=TINY_ARCH, img_size=32),
         neck=dict(
             type='TDSSideNetwork',
-            num_frames=num_frames,
+            num_segments=num_segments,
             num_local_frames=num_local_frames,
             side_dim=64,
             **neck,
@@ -138,7 +138,7 @@ def test_trainable_parameter_counts_match_spec(arch, side_dim, td_sme, expected)
     with torch.device('meta'):  # counting needs shapes, not values
         tower = FrozenCLIPViT(arch)
         neck = TDSSideNetwork(
-            num_frames=8,
+            num_segments=8,
             num_local_frames=5,
             side_dim=side_dim,
             use_td=td_sme,
@@ -245,7 +245,7 @@ def test_side_projection_memory_efficient_equals_plain():
 def test_side_network_init_follows_spec():
     torch.manual_seed(0)
     neck = TDSSideNetwork(
-        num_frames=2,
+        num_segments=2,
         num_local_frames=5,
         side_dim=640,
         in_channels=64,
@@ -262,13 +262,14 @@ def test_side_network_init_follows_spec():
     )
     assert abs(block.mlp.fc1.weight.std().item() - (2 * D) ** -0.5) < 0.05 * (2 * D) ** -0.5
     assert abs(block.mlp.fc2.weight.std().item() - D**-0.5 * 24**-0.5) < 0.05 * D**-0.5 * 24**-0.5
-    for bias in (
-        block.attn.in_proj_bias,
-        block.attn.out_proj.bias,
-        block.mlp.fc1.bias,
-        block.mlp.fc2.bias,
-    ):
+    for bias in (block.attn.in_proj_bias, block.attn.out_proj.bias):
         assert torch.count_nonzero(bias) == 0
+    # The MLP biases keep nn.Linear's default U(-fan_in^-0.5, fan_in^-0.5), as released:
+    # a uniform law on [-a, a] has std a / sqrt(3), and no entry leaves the interval.
+    for bias, fan_in in ((block.mlp.fc1.bias, D), (block.mlp.fc2.bias, 4 * D)):
+        bound = fan_in**-0.5
+        assert bias.abs().max() <= bound
+        assert abs(bias.std().item() - bound / 3**0.5) < 0.1 * bound / 3**0.5
     assert abs(neck.pos_embed.std().item() - 0.01) < 0.002
     for m in neck.modules():
         if isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
@@ -338,7 +339,7 @@ def test_multiview_prediction_averages_softmax_over_views():
 
 
 def test_only_centre_frames_reach_the_frozen_tower():
-    model = MODELS.build(tiny_model_cfg(num_frames=2, num_local_frames=3)).eval()
+    model = MODELS.build(tiny_model_cfg(num_segments=2, num_local_frames=3)).eval()
     seen = []
     model.backbone.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
     x = torch.randn(1, 1, 3, 6, 32, 32)
@@ -353,7 +354,7 @@ def test_only_centre_frames_reach_the_frozen_tower():
         dict(num_local_frames=1),
         dict(num_local_frames=3),
         dict(td_mode='direct', td_layers=[0, 2]),
-        dict(beta=1.0, td_pool_kernel=5),
+        dict(beta=1.0, td_kernel_size=5),
         dict(layer_interval=3),
     ],
 )
@@ -380,16 +381,21 @@ def test_activation_checkpointing_matches_and_keeps_bn_stats():
     for m in (plain, cp):
         m.train()
         m(x, samples([0, 1]), mode='loss')['loss_cls'].backward()
-    for (name, a), b in zip(plain.named_parameters(), cp.parameters()):
-        if a.grad is not None:
-            torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+    trained = [(n, a, b) for (n, a), b in zip(plain.named_parameters(), cp.parameters())]
+    trained = [(n, a, b) for n, a, b in trained if a.requires_grad]
+    assert trained
+    for name, a, b in trained:
+        # every trainable parameter gets a gradient in both models, and the same one
+        assert a.grad is not None and b.grad is not None, name
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+    assert all(torch.count_nonzero(a.grad) > 0 for name, a, _ in trained if 'blocks' in name)
     for (name, a), b in zip(plain.named_buffers(), cp.buffers()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6, msg=name)
 
 
 def test_wrong_frame_count_names_the_fields():
     model = MODELS.build(tiny_model_cfg()).eval()
-    with pytest.raises(ValueError, match='num_frames and model.neck.num_local_frames'):
+    with pytest.raises(ValueError, match='model.neck.num_segments and model.neck.num_local_frames'):
         model(torch.randn(1, 1, 3, 16, 32, 32), samples([0]), mode='predict')
 
 

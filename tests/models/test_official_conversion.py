@@ -44,7 +44,7 @@ TINY = dict(
     heads=2,
     patch_size=16,
     img_size=32,
-    num_frames=4,
+    num_segments=4,
     side_width=64,
     num_classes=7,
 )
@@ -154,12 +154,16 @@ def shapes(state):
     return {k: tuple(v.shape) for k, v in state.items()}
 
 
-def our_model_cfg(arch, img_size, side, num_frames, n, classes, **neck):
+def our_model_cfg(arch, img_size, side, num_segments, n, classes, **neck):
     return dict(
         type='TDSCLIPRecognizer',
         backbone=dict(type='FrozenCLIPViT', arch=arch, img_size=img_size, precision='fp32'),
         neck=dict(
-            type='TDSSideNetwork', num_frames=num_frames, num_local_frames=n, side_dim=side, **neck
+            type='TDSSideNetwork',
+            num_segments=num_segments,
+            num_local_frames=n,
+            side_dim=side,
+            **neck,
         ),
         cls_head=dict(type='TDSHead', num_classes=classes, in_channels=side, average_clips='prob'),
         data_preprocessor=dict(
@@ -179,7 +183,7 @@ def tiny_cfg(n=5, **neck):
         arch,
         TINY['img_size'],
         TINY['side_width'],
-        TINY['num_frames'],
+        TINY['num_segments'],
         n,
         TINY['num_classes'],
         **neck,
@@ -204,7 +208,7 @@ def save_authors_checkpoint(model, path, module_prefix=False):
 def clips(n, batch=2, seed=1):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(
-        batch, 3, TINY['num_frames'] * n, TINY['img_size'], TINY['img_size'], generator=g
+        batch, 3, TINY['num_segments'] * n, TINY['img_size'], TINY['img_size'], generator=g
     )
 
 
@@ -295,7 +299,7 @@ def test_tool_writes_an_mmengine_checkpoint_that_loads_strictly(tmp_path):
     src, dst = tmp_path / 'authors.pth', tmp_path / 'converted.pth'
     save_authors_checkpoint(ref, src, module_prefix=True)
     result = subprocess.run(
-        [sys.executable, TOOL, str(src), str(dst), '--num-frames', '4'],
+        [sys.executable, TOOL, str(src), str(dst), '--num-segments', '4'],
         capture_output=True,
         text=True,
         timeout=300,
@@ -321,7 +325,7 @@ def test_partial_td_layers_are_inferred_and_load(tmp_path):
     state = {k: v for k, v in ref.state_dict().items() if '.side_transformer.0.mse.' not in k}
     info = infer_official_config(state)
     assert info['td_layers'] == [1]
-    ours = MODELS.build(recognizer_model_config(info, num_frames=4))
+    ours = MODELS.build(recognizer_model_config(info, num_segments=4))
     ours.load_state_dict(convert_official_state_dict(state), strict=True)
     assert ours.neck.blocks[0].td_adapter is None and ours.neck.blocks[1].td_adapter is not None
 

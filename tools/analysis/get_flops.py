@@ -48,7 +48,7 @@ NORM_OPS = ('aten::batch_norm', 'aten::group_norm', 'aten::layer_norm', 'aten::i
 def recognizer_config(
     arch,
     side_dim: int,
-    num_frames: int,
+    num_segments: int,
     num_local_frames: int,
     tds: bool,
     img_size: Optional[int] = None,
@@ -60,7 +60,7 @@ def recognizer_config(
         backbone=dict(type='FrozenCLIPViT', arch=arch, img_size=img_size, use_sdpa=False),
         neck=dict(
             type='TDSSideNetwork',
-            num_frames=num_frames,
+            num_segments=num_segments,
             num_local_frames=num_local_frames,
             side_dim=side_dim,
             use_td=tds,
