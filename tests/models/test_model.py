@@ -11,6 +11,7 @@ from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
 
 import mmaction_tdsclip  # noqa: F401
+from mmaction_tdsclip.constants import CLIP_MEAN, CLIP_STD
 from mmaction_tdsclip.models import FrozenCLIPViT, SMEAdapter, TDAdapter, TDSSideNetwork
 from mmaction_tdsclip.models.adapters import local_frame_differences
 from mmaction_tdsclip.models.necks.side_projection import SideProjection
@@ -18,8 +19,6 @@ from mmaction_tdsclip.models.necks.tds_block import shift_class_tokens
 
 init_default_scope('mmaction')
 
-CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
-CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
 TINY_ARCH = dict(embed_dims=64, num_layers=3, num_heads=2, patch_size=16)
 
 
@@ -409,3 +408,91 @@ def test_neck_geometry_comes_from_backbone():
     cfg['cls_head']['in_channels'] = 96
     with pytest.raises(ValueError, match='64-wide attention heads'):
         MODELS.build(cfg)
+
+
+# ---------------------------------------------------------------- extract_feat stages
+def _direct_tower_tokens(tower, images):
+    """Every block's output of the frozen tower, computed block by block."""
+    outs = []
+    with torch.no_grad():
+        x = tower.embed(images)
+        for block in tower.transformer.resblocks:
+            x = block(x)
+            outs.append(x)
+    return outs
+
+
+def test_extract_feat_stages_give_tokens_side_features_and_logits():
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(num_segments=2, num_local_frames=3)).eval()
+    B, V, T, n = 2, 3, 2, 3
+    x = torch.randn(B, V, 3, T * n, 32, 32)
+    # the centre frames, (B*V*T, 3, H, W) in view-major, then segment order
+    centre = x[:, :, :, n // 2 :: n].permute(0, 1, 3, 2, 4, 5).reshape(B * V * T, 3, 32, 32)
+    direct = _direct_tower_tokens(model.backbone, centre)
+
+    tokens, kwargs = model.extract_feat(x, stage='backbone')
+    assert kwargs == {} and isinstance(tokens, tuple) and len(tokens) == 3
+    for got, ref in zip(tokens, direct):
+        assert got.shape == (B * V, T, 2 * 2 + 1, 64)
+        torch.testing.assert_close(got, ref.reshape(B * V, T, 5, 64), atol=1e-6, rtol=0)
+
+    feats, _ = model.extract_feat(x, stage='neck')
+    assert feats.shape == (B * V, 64, T, 2, 2)
+    with torch.no_grad():
+        expected = model.neck(x.flatten(0, 1), direct)
+        torch.testing.assert_close(feats, expected, atol=1e-6, rtol=0)
+        logits, _ = model.extract_feat(x, stage='head')
+        fc = model.cls_head.fc_cls
+        pooled = feats.flatten(2).mean(2)
+        torch.testing.assert_close(logits, pooled @ fc.weight.t() + fc.bias, atol=1e-5, rtol=0)
+    assert logits.shape == (B * V, 6)
+    # MMAction2's tensor mode defaults to stage='backbone'
+    with torch.no_grad():
+        for a, b in zip(model(x, mode='tensor'), tokens):
+            torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="stage='neckk' is not one of"):
+        model.extract_feat(x, stage='neckk')
+
+
+def test_extract_feat_backbone_stage_reads_only_the_side_layers_and_chunks():
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(num_segments=2, num_local_frames=3, layer_interval=3))
+    model.eval()
+    x = torch.randn(1, 5, 3, 6, 32, 32)
+    centre = x[0, :, :, 1::3].transpose(1, 2).reshape(10, 3, 32, 32)
+    (tokens,), _ = model.extract_feat(x, stage='backbone', test_mode=True)
+    torch.testing.assert_close(
+        tokens, _direct_tower_tokens(model.backbone, centre)[2].reshape(5, 2, 5, 64)
+    )
+    model.test_cfg = dict(max_testing_views=2)
+    (chunked,), _ = model.extract_feat(x, stage='backbone', test_mode=True)
+    torch.testing.assert_close(chunked, tokens, atol=1e-6, rtol=0)
+
+
+def test_input_is_checked_once_per_forward():
+    model = MODELS.build(tiny_model_cfg())
+    calls = []
+    check = model.neck.check_input
+    model.neck.check_input = lambda frames: (calls.append(frames.shape), check(frames))[1]
+    x = torch.randn(2, 1, 3, 20, 32, 32)
+    model.train()
+    model(x, samples([0, 1]), mode='loss')
+    assert len(calls) == 1
+    model.eval()
+    model(x, samples([0, 1]), mode='predict')
+    assert len(calls) == 2
+
+
+def test_mmaction2_feature_head_reads_the_side_features():
+    """What MMAction2's tools/misc/clip_feature_extraction.py builds: FeatureHead on the neck."""
+    torch.manual_seed(0)
+    cfg = tiny_model_cfg()
+    cfg['cls_head'] = dict(type='FeatureHead', spatial_type='avg', temporal_type='avg')
+    cfg['cls_head']['average_clips'] = 'score'
+    model = MODELS.build(cfg).eval()
+    x = torch.randn(2, 3, 3, 20, 32, 32)
+    out = model(x, samples([0, 1]), mode='predict')
+    feats, _ = model.extract_feat(x, test_mode=True)
+    expected = feats.mean(dim=(2, 3, 4)).reshape(2, 3, 64).mean(1)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)

@@ -22,6 +22,7 @@ from mmengine.runner import load_checkpoint
 from reference.authors_tdsclip import AuthorsTDSCLIP, ResidualAttentionBlock, randomize_
 
 import mmaction_tdsclip  # noqa: F401
+from mmaction_tdsclip.constants import CLIP_MEAN, CLIP_STD
 from mmaction_tdsclip.models.backbones.clip_weights import CheckpointFormatError
 from mmaction_tdsclip.models.backbones.frozen_clip_vit import FrozenCLIPViT
 from mmaction_tdsclip.models.recognizers.official_checkpoint import (
@@ -36,8 +37,6 @@ init_default_scope('mmaction')
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'convert_weights.py')
-CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
-CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
 TINY = dict(
     width=64,
     layers=2,

@@ -29,8 +29,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
-CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
+from mmaction_tdsclip.constants import CLIP_MEAN, CLIP_STD
 
 # name: (backbone arch, side width, T, n, use_td/use_sme, the papers' GFLOPs per view,
 #        trainable params without fc in M from the spec)
