@@ -133,7 +133,7 @@ def test_unknown_preset_and_bad_img_size_fail_clearly():
         ('ViT-L/14', 512, False, 102.02),
     ],
 )
-def test_trainable_parameter_counts_match_spec(arch, side_dim, td_sme, expected):
+def test_trainable_parameter_counts_match_the_paper(arch, side_dim, td_sme, expected):
     with torch.device('meta'):  # counting needs shapes, not values
         tower = FrozenCLIPViT(arch)
         neck = TDSSideNetwork(
@@ -154,14 +154,14 @@ def test_trainable_parameter_counts_match_spec(arch, side_dim, td_sme, expected)
     )
 
 
-def test_adapter_parameter_counts_match_spec():
+def test_adapter_parameter_counts_match_the_paper():
     assert sum(p.numel() for p in TDAdapter(320).parameters()) == 13480
     sme = SMEAdapter(320, 5, 16)
     assert round(sum(p.numel() for p in sme.conv.parameters()) / 1e6, 3) == 2.949
 
 
 # ---------------------------------------------------------------- adapters, by independent computation
-def test_td_adapter_matches_spec_formula():
+def test_td_adapter_matches_its_formula():
     torch.manual_seed(0)
     td = TDAdapter(32, reduction=16).eval()
     for bn in (td.bn1, td.bn2):
@@ -241,7 +241,7 @@ def test_side_projection_memory_efficient_equals_plain():
         torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-5, msg=name)
 
 
-def test_side_network_init_follows_spec():
+def test_side_network_init_follows_the_released_code():
     torch.manual_seed(0)
     neck = TDSSideNetwork(
         num_segments=2,

@@ -1,7 +1,7 @@
 """Converting the authors' TDS-CLIP checkpoints and CLIP weights.
 
 Ground truth is ``tests/reference/authors_tdsclip.py``, an independent
-TDS-CLIP written from the spec in the authors' module layout: a randomised
+TDS-CLIP written from docs/model.md in the authors' module layout: a randomised
 instance saved as ``{'epoch', 'model_state_dict', 'optimizer_state_dict'}``
 stands in for a released checkpoint, and the converted weights must make
 our recognizer reproduce its logits.
@@ -67,7 +67,7 @@ def run_tool(*argv):
 
 
 def official_keys(width, layers, patch, tokens, side, n, use_td=True, use_sme=True, classes=174):
-    """The authors' checkpoint keys and shapes, written out from the released layout (spec section 10)."""
+    """The authors' checkpoint keys and shapes, written out from the released layout (docs/weights.md)."""
 
     def bn(c):
         return {

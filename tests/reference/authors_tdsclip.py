@@ -1,4 +1,4 @@
-"""TDS-CLIP written straight from the specification, in the authors' module layout.
+"""TDS-CLIP written straight from docs/model.md, in the authors' module layout.
 
 This is an independent second implementation of the model, used as ground
 truth for the official-checkpoint converter: its ``state_dict()`` keys are

@@ -32,7 +32,7 @@ import torch.nn as nn
 from mmaction_tdsclip.constants import CLIP_MEAN, CLIP_STD
 
 # name: (backbone arch, side width, T, n, use_td/use_sme, the papers' GFLOPs per view,
-#        trainable params without fc in M from the spec)
+#        trainable params without fc in M, docs/model.md section 8)
 MODELS_TABLE: Dict[str, Tuple[str, int, int, int, bool, float, float]] = {
     'TDS-CLIP B/16 8f': ('ViT-B/16', 320, 8, 5, True, 180.6, 24.17),
     'TDS-CLIP B/16 16f': ('ViT-B/16', 320, 16, 5, True, 361.1, 24.17),

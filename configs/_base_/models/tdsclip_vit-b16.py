@@ -1,4 +1,4 @@
-# TDS-CLIP with a frozen CLIP ViT-B/16 (spec sections 2-7): side width 320
+# TDS-CLIP with a frozen CLIP ViT-B/16 (docs/model.md sections 2-7): side width 320
 # (5 heads), T = 8 segments of n = 5 frames. Dataset configs set
 # cls_head.num_classes (and neck.num_segments for other T).
 #
