@@ -2,7 +2,7 @@
 
 Usage:
     python tools/convert_weights.py SRC DST [--kind auto|official|clip]
-        [--config CONFIG] [--arch ARCH] [--num-frames T] [--no-verify]
+        [--config CONFIG] [--arch ARCH] [--num-segments T] [--no-verify]
 
 * An authors' checkpoint (``{'epoch', 'model_state_dict',
   'optimizer_state_dict'}``, keys ``visual.*`` / ``fc.*``, with or without
@@ -52,7 +52,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--config', help='a model config the weights must fit (refused otherwise)')
     parser.add_argument('--arch', help='the backbone arch the weights must have, e.g. ViT-B/16')
     parser.add_argument(
-        '--num-frames',
+        '--num-segments',
         type=int,
         default=8,
         help='T used to build the model that verifies an official conversion (T is not '
@@ -132,7 +132,7 @@ def matching_configs(info: Dict) -> List[Tuple[str, int]]:
         if not model or model.get('type') != 'TDSCLIPRecognizer':
             continue
         if not config_mismatches(info, model):
-            found.append((osp.relpath(path, ROOT), model['neck'].get('num_frames', 8)))
+            found.append((osp.relpath(path, ROOT), model['neck'].get('num_segments', 8)))
     return found
 
 
@@ -192,13 +192,13 @@ def convert_official(args: argparse.Namespace) -> None:
                 print(f'  {path}  (T = {frames})')
         else:
             print('No shipped config matches this architecture; a model config that does:')
-            print(f'  model = {recognizer_model_config(info, args.num_frames)}')
+            print(f'  model = {recognizer_model_config(info, args.num_segments)}')
 
     if not args.no_verify:
         verify_cfg = (
             copy.deepcopy(model_cfg)
             if model_cfg
-            else recognizer_model_config(info, args.num_frames)
+            else recognizer_model_config(info, args.num_segments)
         )
         # The checkpoint carries the CLIP weights: do not read the config's CLIP file.
         verify_cfg['backbone'].update(pretrained=None, open_clip_model=None)

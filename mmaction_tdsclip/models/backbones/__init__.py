@@ -1,3 +1,4 @@
+from .adapter_inserted_backbone import AdapterInsertedBackbone
 from .clip_weights import (
     CheckpointFormatError,
     load_clip_visual_weights,
@@ -12,6 +13,7 @@ from .open_clip_vit import OpenCLIPViT
 
 __all__ = [
     'ARCH_PRESETS',
+    'AdapterInsertedBackbone',
     'CheckpointFormatError',
     'FrozenCLIPViT',
     'FrozenTokenBackbone',
