@@ -21,7 +21,7 @@ STAMP="$VENV/.mmaction-tdsclip-setup.sha256"
 inputs_hash() {
     cat "$CONSTRAINTS" "$REQ"/runtime.txt "$REQ"/tests.txt "$REQ"/demo.txt \
         "$REQ"/mminstall.txt "$REQ"/mim.txt "$REQ"/analysis.txt "$ROOT/setup.py" \
-        "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1
+        "$ROOT/mmaction_tdsclip_hook.pth" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1
 }
 
 venv_works() {
@@ -75,6 +75,9 @@ pip_install -r "$REQ/runtime.txt" -r "$REQ/mminstall.txt" -r "$REQ/tests.txt" \
 # openmim's declared dependencies downgrade setuptools and others; mim needs
 # only what requirements/mim.txt lists.
 pip_install --no-deps openmim
+# setup.py also installs mmaction_tdsclip_hook.pth into site-packages (a
+# copy: the hash above covers it), so MMAction2's own tools import without
+# the plugin being imported first.
 pip_install --no-deps --no-build-isolation -e "$ROOT"
 
 # Environment repair for CPU-only machines (set-up time, never run time).

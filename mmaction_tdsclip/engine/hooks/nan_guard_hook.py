@@ -157,16 +157,18 @@ class NaNGuardHook(Hook):
         config = cls._run_config(runner)
         if last is None:
             return (
-                'To start again with a 10x lower learning rate: python tools/train.py '
-                f'{config} --work-dir {runner.work_dir} --cfg-options '
-                'optim_wrapper.optimizer.lr=<10x lower>. Or set '
-                "optim_wrapper.clip_grad=dict(max_norm=...), or check this batch's data."
+                'To start again with a lower learning rate, run:\n'
+                f'    python tools/train.py {config} --work-dir {runner.work_dir} '
+                '--cfg-options optim_wrapper.optimizer.lr=<lower lr>\n'
+                'Other remedies: gradient clipping (optim_wrapper.clip_grad.max_norm=...), '
+                "or check this batch's data."
             )
         return (
-            'To resume with a 10x lower learning rate (schedulers scaled too): python '
-            f'tools/train.py {config} --work-dir {runner.work_dir} --resume {last} '
-            '--resume-lr-scale 0.1. Or resume with --cfg-options '
-            "optim_wrapper.clip_grad.max_norm=..., or check this batch's data."
+            'To resume from it with a 10x lower learning rate (schedulers scaled too), run:\n'
+            f'    python tools/train.py {config} --work-dir {runner.work_dir} --resume {last} '
+            '--resume-lr-scale 0.1\n'
+            'Other remedies: gradient clipping (add --cfg-options '
+            "optim_wrapper.clip_grad.max_norm=...), or check this batch's data."
         )
 
     def after_train_iter(
@@ -198,7 +200,7 @@ class NaNGuardHook(Hook):
             message, detail = f'a loss is not finite on another rank at {where}', ''
         raise FloatingPointError(
             f'{message}; training stopped before any checkpoint of this iteration; '
-            f'{self._last_checkpoint(runner)}.{detail} {self.remedy(runner)}'
+            f'{self._last_checkpoint(runner)}.{detail}\n{self.remedy(runner)}'
         )
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -211,6 +213,6 @@ class NaNGuardHook(Hook):
             more = f' and {count - len(names)} more' if count > len(names) else ''
             raise FloatingPointError(
                 f'Refusing to save the checkpoint after iteration {done}: its weights hold nan '
-                f'or inf ({", ".join(names)}{more}); {self._last_checkpoint(runner)}. '
+                f'or inf ({", ".join(names)}{more}); {self._last_checkpoint(runner)}.\n'
                 f'{self.remedy(runner)}'
             )
