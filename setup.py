@@ -74,6 +74,17 @@ setup(
         'demo': parse_requirements('demo'),
         'analysis': parse_requirements('analysis'),
         'lite': parse_requirements('mminstall'),
+        'tensorboard': parse_requirements('tensorboard'),
+        'onnx': parse_requirements('onnx'),
+        'vis': parse_requirements('vis'),
+        # Every optional feature (not the tests, not the choice of mmcv).
+        'all': sorted(
+            {
+                req
+                for name in ('demo', 'analysis', 'tensorboard', 'onnx', 'vis')
+                for req in parse_requirements(name)
+            }
+        ),
     },
     license='Apache License 2.0',
     zip_safe=False,

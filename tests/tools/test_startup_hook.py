@@ -142,3 +142,27 @@ def test_wheels_install_the_pth_into_site_packages(build, tmp_path):
         names = archive.namelist()
     if build == 'build_wheel':
         assert 'mmaction_tdsclip_hook.py' in names
+
+
+NOISE = ('MultiScaleDeformableAttention', 'pkg_resources is deprecated')
+
+
+@pytest.mark.parametrize(
+    'command',
+    [
+        [str(REPO / 'tools' / 'train.py'), '--help'],
+        ['-c', WITH_PTH + "from mim.cli import cli\nsys.argv = ['mim', 'train', '--help']\ncli()"],
+    ],
+    ids=['train.py --help', 'mim train --help'],
+)
+def test_quiet_start(command, subprocess_env):
+    result = subprocess.run(
+        [sys.executable, *command],
+        env=subprocess_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+    )
+    assert 'usage' in result.stdout.lower(), result.stdout[-2000:]
+    assert not [line for line in result.stdout.splitlines() if any(n in line for n in NOISE)]
