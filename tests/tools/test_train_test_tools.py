@@ -265,5 +265,24 @@ def test_train_then_test_with_show_dir(workspace, subprocess_env):
         assert len(frames) == FRAMES_PER_CLIP, f'test_{i}.mp4: {frames}'
         assert cv2.imread(str(frames[0])).shape[:2] == (IMG_SIZE, IMG_SIZE)
     assert (workspace / 'preds.pkl').is_file()
+    # MMAction2's own test.py (what `mim test ... --show-dir` runs) uses the
+    # same hook from configs/_base_/default_runtime.py.
+    log += run(
+        [
+            MMACTION_TOOLS / 'test.py',
+            CONFIG,
+            work_dir / 'epoch_1.pth',
+            '--work-dir',
+            workspace / 'test_mmaction',
+            '--show-dir',
+            workspace / 'vis_mmaction',
+            '--interval',
+            '2',
+        ],
+        workspace,
+        subprocess_env,
+    )
+    drawn = sorted(p.name for p in (workspace / 'vis_mmaction').iterdir())
+    assert drawn == [f'test_{i}.mp4_0' for i in range(0, NUM_TEST, 2)]
     for noise in NOISE:
         assert noise not in log
