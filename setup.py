@@ -12,8 +12,12 @@ import os.path as osp
 from typing import List
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
+# Run by Python at start-up from site-packages (see mmaction_tdsclip_hook.py):
+# lets MMAction2's modules and tools import without importing the plugin first.
+STARTUP_PTH = 'mmaction_tdsclip_hook.pth'
 
 
 def parse_requirements(name: str) -> List[str]:
@@ -36,11 +40,33 @@ def read_version() -> str:
     raise RuntimeError('__version__ not found in mmaction_tdsclip/__init__.py')
 
 
+class BuildPyWithStartupHook(build_py):
+    """``build_py`` that also puts :data:`STARTUP_PTH` at the top level of
+    site-packages: into the wheel's root for ``pip install .``, and into the
+    editable wheel's root for ``pip install -e .`` (where setuptools builds
+    into a throw-away folder and the wheel holds only what the ``install``
+    command was told to place there)."""
+
+    def run(self) -> None:
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            target = self.get_finalized_command('install').install_lib
+        else:
+            target = self.build_lib
+        self.mkpath(target)
+        self.copy_file(osp.join(HERE, STARTUP_PTH), osp.join(target, STARTUP_PTH))
+
+    def get_outputs(self, include_bytecode: bool = True) -> List[str]:
+        return super().get_outputs(include_bytecode) + [osp.join(self.build_lib, STARTUP_PTH)]
+
+
 setup(
     name='mmaction-tdsclip',
     version=read_version(),
     description='TDS-CLIP (Temporal Difference Side Network) for MMAction2',
     packages=find_packages(include=['mmaction_tdsclip', 'mmaction_tdsclip.*']),
+    py_modules=['mmaction_tdsclip_hook'],
+    cmdclass={'build_py': BuildPyWithStartupHook},
     python_requires='>=3.9',
     install_requires=parse_requirements('runtime'),
     extras_require={
@@ -48,6 +74,17 @@ setup(
         'demo': parse_requirements('demo'),
         'analysis': parse_requirements('analysis'),
         'lite': parse_requirements('mminstall'),
+        'tensorboard': parse_requirements('tensorboard'),
+        'onnx': parse_requirements('onnx'),
+        'vis': parse_requirements('vis'),
+        # Every optional feature (not the tests, not the choice of mmcv).
+        'all': sorted(
+            {
+                req
+                for name in ('demo', 'analysis', 'tensorboard', 'onnx', 'vis')
+                for req in parse_requirements(name)
+            }
+        ),
     },
     license='Apache License 2.0',
     zip_safe=False,

@@ -5,7 +5,12 @@ OpenMMLab stack and registers every module of the plugin into MMAction2's
 registries (``default_scope='mmaction'``).
 """
 
-from . import compat
+import mmaction_tdsclip_hook
+
+# Before anything imports mmaction: its import of mmcv warns at once.
+mmaction_tdsclip_hook.install()
+
+from . import compat  # noqa: E402
 
 compat.apply_all()
 

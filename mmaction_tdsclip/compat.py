@@ -8,16 +8,14 @@ Nothing inside site-packages is edited.
 """
 
 import functools
-import importlib.util
 import inspect
 import logging
-import os
 import pickle
 import re
-import sys
-import types
 from collections import Counter
 from typing import Any, Callable, Dict, List
+
+import mmaction_tdsclip_hook
 
 _SHIM_MARK = '_mmaction_tdsclip_shim'
 
@@ -27,35 +25,58 @@ def stub_missing_drn_localizer() -> bool:
     ``localizers/__init__.py`` imports it (open-mmlab/mmaction2#2714), so
     every model build fails at ``import mmaction.models``.
 
-    Returns True when a stub was installed.
+    Registers :class:`mmaction_tdsclip_hook.MissingDRNFinder`, which stubs
+    the module only where no installed file provides it. The ``.pth`` file
+    installed with the package registers it at interpreter start already,
+    so MMAction2's own tools work without importing the plugin; this call
+    covers a run from a source checkout.
+
+    Returns True when the finder was added.
     """
-    name = 'mmaction.models.localizers.drn'
-    if name in sys.modules:
+    return mmaction_tdsclip_hook.install_drn_finder()
+
+
+# --------------------------------------------------------------------------
+# Upstream log lines a user cannot act on
+# --------------------------------------------------------------------------
+
+# mmengine logs these (not warnings.warn) whenever MMAction2's decoders build
+# a FileClient; the calls are in mmaction2, not in user code or configs.
+QUIET_LOG_MESSAGES = re.compile(
+    r'^"(FileClient" will be deprecated in future|HardDiskBackend" is the alias of '
+    r'"LocalBackend" and the former will be deprecated in future)'
+)
+
+
+class QuietUpstreamLogFilter(logging.Filter):
+    """Drops the mmengine log records of :data:`QUIET_LOG_MESSAGES`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return QUIET_LOG_MESSAGES.match(record.getMessage()) is None
+
+
+def quiet_upstream_logs() -> bool:
+    """Filter :data:`QUIET_LOG_MESSAGES` out of every ``MMLogger``, those
+    that exist now and those created later (each Runner makes its own).
+
+    Returns True when the filter was installed.
+    """
+    from mmengine.logging import MMLogger
+
+    init = MMLogger.__init__
+    if getattr(init, _SHIM_MARK, False):
         return False
-    # find_spec on the dotted name would import mmaction.models, which is
-    # the import that fails, so locate the folder from the top package.
-    spec = importlib.util.find_spec('mmaction')
-    if spec is None or not spec.submodule_search_locations:
-        return False
-    for loc in spec.submodule_search_locations:
-        if os.path.isdir(os.path.join(loc, 'models', 'localizers', 'drn')):
-            return False
+    log_filter = QuietUpstreamLogFilter()
 
-    class DRN:
-        """Placeholder for the DRN localizer missing from the wheel."""
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.addFilter(log_filter)
 
-        def __init__(self, *args, **kwargs):
-            raise ImportError(
-                'DRN is missing from the installed mmaction2 wheel (open-mmlab/mmaction2#2714).'
-            )
-
-    package = types.ModuleType(name)
-    package.__path__ = []
-    module = types.ModuleType(name + '.drn')
-    module.DRN = DRN
-    package.drn = module
-    sys.modules[name] = package
-    sys.modules[name + '.drn'] = module
+    setattr(__init__, _SHIM_MARK, True)
+    MMLogger.__init__ = __init__
+    for logger in MMLogger._instance_dict.values():
+        logger.addFilter(log_filter)
     return True
 
 
@@ -304,6 +325,7 @@ def apply_all() -> Dict[str, bool]:
     """Apply every shim; returns which of them changed something."""
     return {
         'stub_missing_drn_localizer': stub_missing_drn_localizer(),
+        'quiet_upstream_logs': quiet_upstream_logs(),
         'enable_cpu_distributed': enable_cpu_distributed(),
         'allow_mmengine_checkpoints': allow_mmengine_checkpoints(),
         'summarise_frozen_param_warnings': summarise_frozen_param_warnings(),

@@ -115,6 +115,22 @@ class RecordHook(Hook):
             json.dump(self.record, f)
 
 
+@HOOKS.register_module(force=True)
+class DivergeAboveLRHook(Hook):
+    """Turn the batch into NaN whenever the learning rate exceeds ``max_lr``:
+    a model that diverges at too high a learning rate, deterministically."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, max_lr: float) -> None:
+        self.max_lr = max_lr
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if max(g['lr'] for g in runner.optim_wrapper.optimizer.param_groups) > self.max_lr:
+            for clip in data_batch['inputs']:
+                clip.fill_(float('nan'))
+
+
 def _state(runner) -> Dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in runner.model.state_dict().items()}
 

@@ -20,8 +20,8 @@ STAMP="$VENV/.mmaction-tdsclip-setup.sha256"
 
 inputs_hash() {
     cat "$CONSTRAINTS" "$REQ"/runtime.txt "$REQ"/tests.txt "$REQ"/demo.txt \
-        "$REQ"/mminstall.txt "$REQ"/mim.txt "$REQ"/analysis.txt "$ROOT/setup.py" \
-        "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1
+        "$REQ"/mminstall.txt "$REQ"/mim.txt "$REQ"/analysis.txt "$REQ"/onnx.txt "$ROOT/setup.py" \
+        "$ROOT/mmaction_tdsclip_hook.pth" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1
 }
 
 venv_works() {
@@ -71,10 +71,13 @@ pip_install setuptools
 # unpinned torch would pull several GB of CUDA packages.
 pip_install torch==2.13.0
 pip_install -r "$REQ/runtime.txt" -r "$REQ/mminstall.txt" -r "$REQ/tests.txt" \
-    -r "$REQ/demo.txt" -r "$REQ/mim.txt" -r "$REQ/analysis.txt"
+    -r "$REQ/demo.txt" -r "$REQ/mim.txt" -r "$REQ/analysis.txt" -r "$REQ/onnx.txt"
 # openmim's declared dependencies downgrade setuptools and others; mim needs
 # only what requirements/mim.txt lists.
 pip_install --no-deps openmim
+# setup.py also installs mmaction_tdsclip_hook.pth into site-packages (a
+# copy: the hash above covers it), so MMAction2's own tools import without
+# the plugin being imported first.
 pip_install --no-deps --no-build-isolation -e "$ROOT"
 
 # Environment repair for CPU-only machines (set-up time, never run time).

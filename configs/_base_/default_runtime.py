@@ -11,6 +11,8 @@ default_hooks = dict(
     checkpoint=dict(type='AtomicCheckpointHook', interval=1, save_best='auto', max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     sync_buffers=dict(type='SyncBuffersHook'),
+    # Off unless tools/test.py --show-dir / --show turns it on: draws one view per video.
+    visualization=dict(type='SingleViewVisualizationHook', enable=False),
 )
 
 # Config mistakes stop the run before the first batch; a nan/inf loss stops

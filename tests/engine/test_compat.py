@@ -10,7 +10,6 @@ import pickletools
 import subprocess
 import sys
 import textwrap
-import types
 import zipfile
 from typing import Dict, List
 
@@ -87,11 +86,18 @@ def with_shims(subprocess_env, mmengine_checkpoint, free_port) -> Dict:
 # ---------------------------------------------------------------- DRN stub
 
 
+WITHOUT_DRN_FINDER = (
+    'import sys\n'
+    "sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != 'MissingDRNFinder']\n"
+)
+
+
 def test_drn_stub_fixes_model_import(subprocess_env, with_shims):
     import mmaction
 
     drn_dir = os.path.join(os.path.dirname(mmaction.__file__), 'models', 'localizers', 'drn')
-    without = run_python('import mmaction.models', subprocess_env)
+    # Without the finder (which the installed .pth may have registered at start-up).
+    without = run_python(WITHOUT_DRN_FINDER + 'import mmaction.models', subprocess_env)
     if os.path.isdir(drn_dir):
         # A wheel that ships the module needs no stub.
         assert without.returncode == 0, without.stderr[-2000:]
@@ -101,18 +107,27 @@ def test_drn_stub_fixes_model_import(subprocess_env, with_shims):
     assert with_shims['recognizer3d']
 
 
-def test_drn_stub_is_noop_when_module_exists(monkeypatch, tmp_path):
-    name = 'mmaction.models.localizers.drn'
-    # Already importable (here: the stub itself, or upstream's module).
-    assert compat.stub_missing_drn_localizer() is False
-    # A wheel that ships the folder: nothing is registered.
-    (tmp_path / 'models' / 'localizers' / 'drn').mkdir(parents=True)
-    monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.delitem(sys.modules, name + '.drn', raising=False)
-    fake_spec = types.SimpleNamespace(submodule_search_locations=[str(tmp_path)])
-    monkeypatch.setattr(compat.importlib.util, 'find_spec', lambda _: fake_spec)
-    assert compat.stub_missing_drn_localizer() is False
-    assert name not in sys.modules
+def test_drn_stub_is_noop_when_module_exists(subprocess_env, tmp_path):
+    """A wheel that ships the folder: its module is imported, not the stub."""
+    drn = tmp_path / 'mmaction' / 'models' / 'localizers' / 'drn'
+    drn.mkdir(parents=True)
+    for package in (drn.parents[2], drn.parents[1], drn.parent, drn):
+        (package / '__init__.py').touch()
+    (drn / 'drn.py').write_text("DRN = 'upstream'\n")
+    result = run_python(
+        WITHOUT_DRN_FINDER
+        + textwrap.dedent(f"""
+            sys.path.insert(0, {str(tmp_path)!r})
+            import mmaction_tdsclip_hook
+            mmaction_tdsclip_hook.install_drn_finder()
+            from mmaction.models.localizers.drn.drn import DRN
+            print(DRN)
+        """),
+        subprocess_env,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == 'upstream'
+    assert compat.stub_missing_drn_localizer() is False  # already registered
 
 
 # ------------------------------------------------- distributed without CUDA
@@ -339,7 +354,37 @@ def test_frozen_parameter_shim_is_noop_when_upstream_is_quiet(monkeypatch):
 def test_apply_all_is_idempotent():
     assert compat.apply_all() == {
         'stub_missing_drn_localizer': False,
+        'quiet_upstream_logs': False,
         'enable_cpu_distributed': False,
         'allow_mmengine_checkpoints': False,
         'summarise_frozen_param_warnings': False,
     }
+
+
+# ------------------------------------------------------ upstream log noise
+
+
+def test_upstream_log_noise_is_filtered(capsys):
+    from mmengine.fileio import FileClient
+    from mmengine.fileio.file_client import HardDiskBackend
+
+    logger = MMLogger.get_instance('quiet_upstream_logs_test', log_level='INFO')
+    noise = ('"FileClient" will be deprecated', '"HardDiskBackend" is the alias')
+    # A logger made after the plugin's import carries the filter ...
+    FileClient('disk')
+    HardDiskBackend()
+    logger.warning('a warning of our own')
+    out = capsys.readouterr().out
+    assert 'a warning of our own' in out
+    assert not any(text in out for text in noise)
+    # ... and without it, mmengine does log both lines.
+    filters = [f for f in logger.filters if isinstance(f, compat.QuietUpstreamLogFilter)]
+    assert len(filters) == 1
+    logger.removeFilter(filters[0])
+    try:
+        FileClient('disk')
+        HardDiskBackend()
+    finally:
+        logger.addFilter(filters[0])
+    out = capsys.readouterr().out
+    assert all(text in out for text in noise)

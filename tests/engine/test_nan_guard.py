@@ -9,6 +9,7 @@ import pytest
 import torch
 from _reliability_worker import ITERS_PER_EPOCH, runner_cfg
 from mmaction.registry import HOOKS
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import EpochBasedTrainLoop, Runner
 
@@ -158,6 +159,7 @@ def test_non_finite_entries():
 
 class _FakeRunner:
     iter, epoch = 36, 1
+    cfg, timestamp = Config(), '20260101_000000'
 
     def __init__(self, work_dir):
         self.work_dir = work_dir

@@ -108,3 +108,37 @@ def test_side4video_baseline_drops_exactly_the_adapters(get_flops):
     adapters = T * N * D * 12 * 3 * p * p + T * L * 2 * N * D * (D // 16)
     expected = tiny_recognizer_macs(T, 5, p, grid, W, L, D, K) - adapters
     assert get_flops.count_macs(get_flops.ViewToLogits(model), inputs, 'torch') == expected
+
+
+TINY_CONFIG = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'tiny_configs', 'tiny_tdsclip_video.py'
+)
+
+
+@pytest.mark.parametrize('counter', ['fvcore', 'torch'])
+def test_any_config_is_counted(get_flops, counter, capsys):
+    # The tiny config: T=2, n=3, 32x32 crops, ViT of width 64, 2 layers,
+    # patch 16; side width 64; 3 classes.
+    T, n, p, grid, W, L, D, K = 2, 3, 16, 2, 64, 2, 64, 3
+    result = get_flops.measure_config(TINY_CONFIG, counter)
+    assert result['shape'] == (T * n, grid * p, grid * p)
+    assert round(result['macs'] * 1e9) == tiny_recognizer_macs(T, n, p, grid, W, L, D, K)
+    assert round(result['backbone'] * 1e9) == clip_macs(T, p, grid, W, L)
+    # --shape and --cfg-options reach the count: 4 x 4 patches instead of 2 x 2.
+    get_flops.main(
+        [
+            TINY_CONFIG,
+            '--counter',
+            counter,
+            '--shape',
+            '6',
+            '64',
+            '64',
+            '--cfg-options',
+            'model.backbone.img_size=64',
+        ]
+    )
+    out = capsys.readouterr().out
+    expected = tiny_recognizer_macs(T, n, p, 4, W, L, D, K) / 1e9
+    assert 'one view 1 x 3 x 6 x 64 x 64' in out
+    assert f'{expected:.2f}' in out

@@ -361,4 +361,4 @@ def test_train_tool_merges_arguments(repo_root, monkeypatch):
     cfg = train_tool.merge_args(Config.fromfile(str(CONFIG)), train_tool.parse_args())
     # Bare --resume: the latest checkpoint of the work dir.
     assert cfg.resume is True and cfg.load_from is None
-    assert cfg.work_dir == str(Path('work_dirs') / CONFIG.stem)
+    assert cfg.work_dir == f'./work_dirs/{CONFIG.stem}'  # as MMAction2's train.py

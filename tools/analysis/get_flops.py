@@ -2,6 +2,15 @@
 
 Usage:
     python tools/analysis/get_flops.py [--counter fvcore|torch] [--models NAME ...]
+    python tools/analysis/get_flops.py CONFIG [--shape FRAMES HEIGHT WIDTH] [--counter ...]
+                                       [--cfg-options k=v ...]
+
+Without CONFIG, the five presets below are counted next to the papers'
+numbers. With CONFIG, the config's ``model`` is counted for one view
+``(1, 1, 3, FRAMES, HEIGHT, WIDTH)``; FRAMES, HEIGHT and WIDTH default to
+the model's ``T*n`` (``neck.num_frames * neck.num_local_frames``) and the
+backbone's ``img_size``. Its weights are not loaded (``pretrained=None``):
+the count does not depend on them.
 
 "FLOPs" here are multiply-accumulates (MACs) of the matrix products and
 convolutions, as the TDS-CLIP and Side4Video papers count them: counted this
@@ -24,6 +33,8 @@ Counters:
 """
 
 import argparse
+import copy
+import inspect
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -179,14 +190,108 @@ def measure(name: str, counter: str, img_size: int = 224) -> Dict:
     )
 
 
+def counting_model_config(model_cfg: Dict) -> Dict:
+    """A copy of ``model_cfg`` set up for counting: no weight file read, and
+    the plain paths (``use_sdpa=False``, ``memory_efficient=False``) wherever
+    the backbone or neck takes those arguments, so the counters see every
+    product."""
+    from mmaction.registry import MODELS
+    from mmengine.config import ConfigDict
+    from mmengine.registry import init_default_scope
+
+    import mmaction_tdsclip  # noqa: F401  (registration)
+
+    init_default_scope('mmaction')
+    model_cfg = ConfigDict(copy.deepcopy(model_cfg))
+    overrides = dict(use_sdpa=False, memory_efficient=False, pretrained=None)
+    for part in ('backbone', 'neck'):
+        sub = model_cfg.get(part)
+        if not isinstance(sub, dict) or 'type' not in sub:
+            continue
+        cls = MODELS.get(sub['type'])
+        params = inspect.signature(cls).parameters if cls is not None else {}
+        sub.update({k: v for k, v in overrides.items() if k in params})
+    return model_cfg
+
+
+def view_shape(model: nn.Module, shape: Optional[Sequence[int]]) -> Tuple[int, int, int]:
+    """``(frames, height, width)`` of one view: ``shape`` or the model's own."""
+    if shape:
+        if len(shape) != 3:
+            raise SystemExit(f'--shape takes FRAMES HEIGHT WIDTH, got {list(shape)}')
+        return tuple(shape)
+    neck, backbone = getattr(model, 'neck', None), getattr(model, 'backbone', None)
+    # T is num_segments in newer necks, num_frames in older ones.
+    segments = getattr(neck, 'num_segments', getattr(neck, 'num_frames', None))
+    frames = segments, getattr(neck, 'num_local_frames', None)
+    size = getattr(backbone, 'img_size', None)
+    if None in frames or size is None:
+        raise SystemExit(
+            f'cannot tell the input size of {type(model).__name__} with '
+            f'{type(backbone).__name__} / {type(neck).__name__}: pass --shape FRAMES HEIGHT WIDTH'
+        )
+    return frames[0] * frames[1], size, size
+
+
+def measure_config(
+    config: str,
+    counter: str,
+    shape: Optional[Sequence[int]] = None,
+    cfg_options: Optional[Dict] = None,
+) -> Dict:
+    """MACs of one view of the model a config describes."""
+    from mmengine.config import Config
+
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    model = build_recognizer(counting_model_config(cfg.model))
+    frames, height, width = view_shape(model, shape)
+    inputs = torch.randn(1, 1, 3, frames, height, width)
+    parts = ['', 'recognizer.backbone']
+    counts = count_breakdown(ViewToLogits(model), inputs, counter, parts)
+    return dict(
+        shape=(frames, height, width),
+        macs=counts['']['macs'] / 1e9,
+        with_norms=counts['']['total'] / 1e9,
+        backbone=counts['recognizer.backbone']['macs'] / 1e9,
+        params=trainable_params_without_fc(model) / 1e6,
+    )
+
+
 def main(argv: Optional[List[str]] = None) -> None:
+    from mmengine.config import DictAction
+
     parser = argparse.ArgumentParser(description='FLOPs (MACs) per view of TDS-CLIP and Side4Video')
+    parser.add_argument(
+        'config', nargs='?', help="count this config's model (default: the paper presets)"
+    )
     parser.add_argument('--counter', choices=['fvcore', 'torch'], default='fvcore')
     parser.add_argument(
         '--models', nargs='+', choices=list(MODELS_TABLE), default=list(MODELS_TABLE)
     )
+    parser.add_argument(
+        '--shape',
+        type=int,
+        nargs='+',
+        metavar='N',
+        help="with CONFIG: FRAMES HEIGHT WIDTH of one view (default: the model's T*n and img_size)",
+    )
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, help='with CONFIG: override config entries'
+    )
     args = parser.parse_args(argv)
     torch.manual_seed(0)
+    if args.config is not None:
+        r = measure_config(args.config, args.counter, args.shape, args.cfg_options)
+        frames, height, width = r['shape']
+        norms = f'{r["with_norms"]:.2f}' if args.counter == 'fvcore' else 'n/a'
+        print(f'{args.config}: one view 1 x 3 x {frames} x {height} x {width}')
+        print(f'GFLOPs (MACs of matmuls and convs, counter: {args.counter}): {r["macs"]:.2f}')
+        print(f'  frozen backbone: {r["backbone"]:.2f}; the rest: {r["macs"] - r["backbone"]:.2f}')
+        print(f"  with fvcore's norm estimates: {norms}")
+        print(f'Trainable parameters without cls_head: {r["params"]:.2f} M')
+        return
     header = (
         f'{"model":<20} {"GFLOPs":>7} {"paper":>6} {"ratio":>6} {"+norms":>7} {"CLIP":>6} '
         f'{"side+head":>9} {"params M":>8} {"spec M":>7}'

@@ -6,5 +6,13 @@ __all__ = ['SkippedSamplesHook']
 from .atomic_checkpoint import AtomicCheckpointHook  # noqa: E402
 from .config_check_hook import TDSConfigCheckHook  # noqa: E402
 from .nan_guard_hook import NaNGuardHook  # noqa: E402
+from .resume_lr_scale_hook import ResumeLRScaleHook  # noqa: E402
+from .visualization_hook import SingleViewVisualizationHook  # noqa: E402
 
-__all__ += ['AtomicCheckpointHook', 'NaNGuardHook', 'TDSConfigCheckHook']
+__all__ += [
+    'AtomicCheckpointHook',
+    'NaNGuardHook',
+    'ResumeLRScaleHook',
+    'SingleViewVisualizationHook',
+    'TDSConfigCheckHook',
+]

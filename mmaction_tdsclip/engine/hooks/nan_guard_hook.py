@@ -68,8 +68,10 @@ class NaNGuardHook(Hook):
     ``after_train_iter`` with ``VERY_HIGH`` priority, before
     :class:`CheckpointHook` (``VERY_LOW``), EMA or logging hooks of the same
     iteration, and stops the run there: the newest checkpoint on disk is the
-    last one saved with finite losses, ready for ``--resume`` with a lower
-    learning rate or gradient clipping.
+    last one saved with finite losses. The error message gives the command
+    that resumes from it with a 10x lower learning rate
+    (``tools/train.py --resume CKPT --resume-lr-scale 0.1``, see
+    :class:`ResumeLRScaleHook`).
 
     As a second line of defence (``check_checkpoint``), a checkpoint whose
     weights hold nan or inf is refused before it is written, which covers a
@@ -117,15 +119,57 @@ class NaNGuardHook(Hook):
         return text
 
     @staticmethod
-    def _last_checkpoint(runner) -> str:
+    def _last_checkpoint_path(runner) -> Optional[str]:
         # The pointer file, not the message hub: CheckpointHook records the
         # new name in the hub before it writes the file.
         pointer = osp.join(runner.work_dir, 'last_checkpoint')
         if not osp.isfile(pointer):
-            return f'no checkpoint was recorded in {runner.work_dir}'
+            return None
         with open(pointer) as f:
-            last = f.read().strip()
+            return f.read().strip()
+
+    @classmethod
+    def _last_checkpoint(cls, runner) -> str:
+        last = cls._last_checkpoint_path(runner)
+        if last is None:
+            return f'no checkpoint was recorded in {runner.work_dir}'
         return f'the newest checkpoint, {last}, predates it and is kept'
+
+    @staticmethod
+    def _run_config(runner) -> str:
+        """The config as this run used it (command-line options merged in),
+        which the Runner dumped into the work dir; else the original file."""
+        filename = getattr(runner.cfg, 'filename', None)
+        dumped = osp.join(
+            runner.work_dir, osp.basename(filename) if filename else f'{runner.timestamp}.py'
+        )
+        if osp.isfile(dumped):
+            return dumped
+        return filename or 'CONFIG'
+
+    @classmethod
+    def remedy(cls, runner) -> str:
+        """What to do next, as a command that works: resuming restores the
+        learning rate and schedulers from the checkpoint, so a lower
+        ``optim_wrapper.optimizer.lr`` alone would not change the resumed run;
+        ``--resume-lr-scale`` scales the resumed values."""
+        last = cls._last_checkpoint_path(runner)
+        config = cls._run_config(runner)
+        if last is None:
+            return (
+                'To start again with a lower learning rate, run:\n'
+                f'    python tools/train.py {config} --work-dir {runner.work_dir} '
+                '--cfg-options optim_wrapper.optimizer.lr=<lower lr>\n'
+                'Other remedies: gradient clipping (optim_wrapper.clip_grad.max_norm=...), '
+                "or check this batch's data."
+            )
+        return (
+            'To resume from it with a 10x lower learning rate (schedulers scaled too), run:\n'
+            f'    python tools/train.py {config} --work-dir {runner.work_dir} --resume {last} '
+            '--resume-lr-scale 0.1\n'
+            'Other remedies: gradient clipping (add --cfg-options '
+            "optim_wrapper.clip_grad.max_norm=...), or check this batch's data."
+        )
 
     def after_train_iter(
         self, runner, batch_idx: int, data_batch: DATA_BATCH = None, outputs: Optional[dict] = None
@@ -156,9 +200,7 @@ class NaNGuardHook(Hook):
             message, detail = f'a loss is not finite on another rank at {where}', ''
         raise FloatingPointError(
             f'{message}; training stopped before any checkpoint of this iteration; '
-            f'{self._last_checkpoint(runner)}.{detail} Lower optim_wrapper.optimizer.lr, set '
-            "optim_wrapper.clip_grad=dict(max_norm=...), or check this batch's data, then "
-            'resume with --resume.'
+            f'{self._last_checkpoint(runner)}.{detail}\n{self.remedy(runner)}'
         )
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -171,6 +213,6 @@ class NaNGuardHook(Hook):
             more = f' and {count - len(names)} more' if count > len(names) else ''
             raise FloatingPointError(
                 f'Refusing to save the checkpoint after iteration {done}: its weights hold nan '
-                f'or inf ({", ".join(names)}{more}); {self._last_checkpoint(runner)}. Lower the '
-                'learning rate or set optim_wrapper.clip_grad, then resume with --resume.'
+                f'or inf ({", ".join(names)}{more}); {self._last_checkpoint(runner)}.\n'
+                f'{self.remedy(runner)}'
             )
