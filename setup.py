@@ -41,6 +41,7 @@ setup(
     version=read_version(),
     description='TDS-CLIP (Temporal Difference Side Network) for MMAction2',
     packages=find_packages(include=['mmaction_tdsclip', 'mmaction_tdsclip.*']),
+    package_data={'mmaction_tdsclip.datasets': ['data/*.txt']},
     python_requires='>=3.9',
     install_requires=parse_requirements('runtime'),
     extras_require={
