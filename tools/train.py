@@ -17,6 +17,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmaction_tdsclip  # noqa: F401  (compat shims, registration)
+from mmaction_tdsclip.utils.cfg_options import check_cfg_options
 
 
 def parse_args() -> argparse.Namespace:
@@ -80,6 +81,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
     if args.seed is not None:
         cfg.randomness = dict(cfg.get('randomness') or {}, seed=args.seed)
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)  # a misspelled top-level key is refused
         cfg.merge_from_dict(args.cfg_options)
     return cfg
 
