@@ -106,6 +106,24 @@ def read_sth_class_order() -> List[str]:
     return read_label_map(STH_CLASS_ORDER_FILE)
 
 
+def authors_class_order_note(num_classes: int) -> Optional[str]:
+    """What an authors' checkpoint with ``num_classes`` outputs needs of the
+    annotation lists, or None when nothing special.
+
+    174 outputs are Something-Something, numbered in SSv2's class order for
+    SSv1 too: an SSv1 checkpoint scores near chance on lists numbered in the
+    line order of ``something-something-v1-labels.csv``.
+    """
+    if num_classes != len(read_sth_class_order()):
+        return None
+    return (
+        'Class order: 174 classes, numbered in the SSv2 order (something-something-v2-'
+        'labels.json). SSv2 lists from tools/data/build_sthv2_annotations.py fit. For SSv1, '
+        'build the lists with tools/data/build_sthv1_annotations.py --label-order authors '
+        '(the default csv order scores near chance); see docs/weights.md.'
+    )
+
+
 def normalise_class_name(name: str) -> str:
     """A Something-Something class name in a form that ignores spelling.
 

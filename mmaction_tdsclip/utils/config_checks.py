@@ -576,12 +576,17 @@ def check_tdsclip_config(
     - every pipeline's frame sampling (``SampleTDSFrames.num_segments`` /
       ``num_local_frames``, or a stock sampler's ``clip_len``) gives
       ``model.neck.num_frames x model.neck.num_local_frames`` frames;
-    - every pipeline's last crop / resize outputs
+    - every pipeline's last crop / resize, inside wrapper transforms too
+      (``RepeatAugment``, any step holding a ``transforms`` list), outputs
       ``model.backbone.img_size`` square frames, and the image size is a
       multiple of the patch size;
     - the labels of each dataloader's annotation file (when the file
       exists) fit ``model.cls_head.num_classes`` (a larger label is an error,
-      fewer distinct labels a warning);
+      fewer distinct labels a warning); a malformed line of an MMAction2
+      list is an error naming the line; a list without labels is an error
+      for training and where an evaluator needs labels;
+    - every ``flip_label_map`` fits the dataset's label map
+      (``metainfo.classes``), see :func:`derive_flip_label_map`;
     - ``model.neck.side_dim`` splits into 64-wide heads and matches
       ``model.cls_head.in_channels``; ``model.backbone.arch`` is a preset or
       a complete dict; ``FormatShape`` is ``'NCTHW'``.

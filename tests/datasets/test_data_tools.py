@@ -421,3 +421,10 @@ def test_sthv1_authors_order_names_unmatched_classes(sthv1_full):
     assert 'something-something-v1-labels.csv' in message
     assert "'Dancing with something'" in message
     assert "'Wiping something off of something'" in message
+
+
+def test_class_order_note_for_authors_checkpoints():
+    from mmaction_tdsclip.datasets.annotations import authors_class_order_note
+
+    assert '--label-order authors' in authors_class_order_note(174)
+    assert authors_class_order_note(400) is None
