@@ -9,10 +9,11 @@ reads this layout:
     <list dir>/sthv2_train_list_rawframes.txt     "<video id> <num_frames> <label>"
 
 Each video is decoded with PyAV, every frame in order, and each frame is
-written as a JPEG with Pillow (quality 95, 4:2:0 chroma: files a little
-larger than ffmpeg's ``-q:v 2``; ``--quality`` changes it). The frame count
-in the lists is the number of frames decoded, not what the container
-states.
+written as a JPEG with Pillow (quality 95, 4:2:0 chroma, the high-quality
+end like the ``ffmpeg -q:v 1``/``-q:v 2`` extractions usual for these
+datasets, though not byte-identical to them; ``--quality`` changes it). The
+frame count in the lists is the number of frames decoded, not what the
+container states.
 
 - Parallel: ``--workers`` processes (default: all CPUs), with a progress bar.
 - Resumable: a finished folder holds ``.extracted`` (its frame count);
