@@ -76,7 +76,7 @@ def read_annotation_list(
         raise ValueError(f"kind={kind!r}; use 'video' or 'rawframes'")
     expected = _columns(kind, with_offset, multi_class)
     num_fixed = 1 if kind == 'video' else (3 if with_offset else 2)
-    text = get_text(path, encoding='utf-8')
+    text = get_text(path, encoding='utf-8-sig')  # a BOM is not part of the first path
 
     def fail(line_no: int, raw: str, problem: str) -> None:
         raise AnnotationError(
@@ -235,6 +235,28 @@ class TDSRawframeDataset(RawframeDataset):
             info['label'] = _label(entry, self.multi_class, self.ann_file, self.test_mode)
             data_list.append(info)
         return data_list
+
+
+def stock_video_list_problem(path: str, delimiter: str = ' ') -> Optional[str]:
+    """What MMAction2's own ``VideoDataset`` would misread in a list that
+    :func:`read_annotation_list` accepts: a blank line (read as a video
+    named ``''``) or a tab between fields (the line read as one file name
+    without label). Returns a message naming the first such line, or None.
+    """
+    if delimiter != ' ':
+        return None
+    for line_no, raw in enumerate(get_text(path, encoding='utf-8-sig').splitlines(), 1):
+        what = None
+        if not raw.strip():
+            what = "a blank line, which MMAction2's VideoDataset reads as a video named ''"
+        elif '\t' in raw.strip():
+            what = "a tab, which MMAction2's VideoDataset does not split on (label -1)"
+        if what:
+            return (
+                f'{path}, line {line_no}: {what}; remove it, or use '
+                "type='TDSVideoDataset', which reads such lists correctly."
+            )
+    return None
 
 
 def dataset_has_labels(dataset: Dict) -> Optional[bool]:

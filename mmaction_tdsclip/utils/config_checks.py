@@ -25,6 +25,7 @@ from ..datasets.annotation_lists import (
     VIDEO_LIST_TYPES,
     AnnotationError,
     read_dataset_annotations,
+    stock_video_list_problem,
 )
 from ..datasets.annotations import derive_flip_label_map, read_label_map
 from ..models.backbones.frozen_clip_vit import ARCH_PRESETS
@@ -449,6 +450,11 @@ def _check_labels(
     if isinstance(labels, AnnotationError):
         report.error(f'{field}.ann_file', str(labels))
         return
+    if _type_name(dataset) == 'VideoDataset' and not isinstance(labels, Exception):
+        problem = stock_video_list_problem(path, _get(dataset, 'delimiter', ' '))
+        if problem:
+            report.error(f'{field}.ann_file', problem)
+            return
     if isinstance(labels, Exception):
         report.warn(f'{field}.ann_file', f'could not read the labels of {path}: {labels}')
         return
@@ -567,7 +573,10 @@ def _check_flip_label_maps(dataset: Any, field: str, report: _Report) -> None:
 
 # ---------------------------------------------------------------------- API
 def check_tdsclip_config(
-    cfg: Any, check_ann_files: bool = True, logger: Optional[MMLogger] = None
+    cfg: Any,
+    check_ann_files: bool = True,
+    logger: Optional[MMLogger] = None,
+    running: Optional[Sequence[str]] = None,
 ) -> List[str]:
     """Check that a config's data fits its TDS-CLIP model.
 
@@ -599,6 +608,9 @@ def check_tdsclip_config(
             ``*_dataloader`` entries.
         check_ann_files: Read annotation files to check the labels.
         logger: Where warnings go (the current MMLogger when None).
+        running: The loops this run executes (``'train'``, ``'val'``,
+            ``'test'``); a list without labels is refused only where a loop
+            that runs needs labels (None: all of them).
 
     Returns:
         The warnings, formatted as ``'field: message'``.
@@ -624,7 +636,8 @@ def check_tdsclip_config(
                 _check_format(pipeline, f'{field}.pipeline', report)
             if check_ann_files:
                 _check_labels(dataset, field, geo, report, ann_cache)
-                _check_unlabelled_list(cfg, loader, dataset, field, report, ann_cache)
+                if running is None or loader.replace('_dataloader', '') in running:
+                    _check_unlabelled_list(cfg, loader, dataset, field, report, ann_cache)
                 _check_flip_label_maps(dataset, field, report)
     warnings = [f'{field}: {message}' for field, message in report.warnings]
     logger = logger or MMLogger.get_current_instance()

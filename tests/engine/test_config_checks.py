@@ -426,3 +426,31 @@ def test_unlabelled_training_list_is_refused(cfg, tmp_path):
     cfg.train_dataloader.dataset.ann_file = str(path)
     problems, _ = _problems(cfg)
     assert 'training needs a label' in problems['train_dataloader.dataset.ann_file']
+
+
+@pytest.mark.parametrize(
+    'text, what', [('video0.mp4 0\n\n', 'a blank line'), ('video0.mp4\t0\n', 'a tab')]
+)
+def test_what_the_stock_video_dataset_misreads_is_an_error(cfg, tmp_path, text, what):
+    path = tmp_path / 'stock.txt'
+    path.write_text(text)
+    cfg.train_dataloader.dataset.ann_file = str(path)
+    cfg.model.cls_head.num_classes = 1
+    problems, _ = _problems(cfg)
+    message = problems['train_dataloader.dataset.ann_file']
+    assert f'{path}, line 2' in message or f'{path}, line 1' in message
+    assert what in message and 'TDSVideoDataset' in message
+    cfg.train_dataloader.dataset.type = 'TDSVideoDataset'  # reads it correctly
+    assert 'train_dataloader.dataset.ann_file' not in _problems(cfg)[0]
+
+
+def test_unlabelled_list_is_checked_only_for_the_loops_that_run(cfg, tmp_path):
+    path = tmp_path / 'unlabelled.txt'
+    path.write_text('video0.mp4\nvideo1.mp4\n')
+    cfg.val_dataloader.dataset.ann_file = str(path)
+    cfg.val_evaluator = dict(type='AccMetric')
+    assert check_tdsclip_config(cfg, running=['test']) == []
+    problems, _ = _problems(cfg)  # all loops by default
+    assert 'AccMetric needs labels' in problems['val_evaluator']
+    with pytest.raises(ConfigCheckError, match='val_evaluator'):
+        check_tdsclip_config(cfg, running=['train', 'val'])
