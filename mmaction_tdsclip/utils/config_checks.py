@@ -609,8 +609,8 @@ def check_tdsclip_config(
         check_ann_files: Read annotation files to check the labels.
         logger: Where warnings go (the current MMLogger when None).
         running: The loops this run executes (``'train'``, ``'val'``,
-            ``'test'``); a list without labels is refused only where a loop
-            that runs needs labels (None: all of them).
+            ``'test'``); lists without labels and flip maps are checked
+            only for the dataloaders of these loops (None: all of them).
 
     Returns:
         The warnings, formatted as ``'field: message'``.
@@ -638,7 +638,7 @@ def check_tdsclip_config(
                 _check_labels(dataset, field, geo, report, ann_cache)
                 if running is None or loader.replace('_dataloader', '') in running:
                     _check_unlabelled_list(cfg, loader, dataset, field, report, ann_cache)
-                _check_flip_label_maps(dataset, field, report)
+                    _check_flip_label_maps(dataset, field, report)
     warnings = [f'{field}: {message}' for field, message in report.warnings]
     logger = logger or MMLogger.get_current_instance()
     for line in warnings:

@@ -454,3 +454,10 @@ def test_unlabelled_list_is_checked_only_for_the_loops_that_run(cfg, tmp_path):
     assert 'AccMetric needs labels' in problems['val_evaluator']
     with pytest.raises(ConfigCheckError, match='val_evaluator'):
         check_tdsclip_config(cfg, running=['train', 'val'])
+
+
+def test_flip_map_is_checked_only_when_training_runs(cfg, tmp_path):
+    _with_flip(cfg, tmp_path, {0: 1, 1: 0})
+    assert check_tdsclip_config(cfg, running=['test']) == []
+    with pytest.raises(ConfigCheckError, match='flip_label_map'):
+        check_tdsclip_config(cfg, running=['train', 'val'])
