@@ -67,6 +67,7 @@ setup(
     packages=find_packages(include=['mmaction_tdsclip', 'mmaction_tdsclip.*']),
     py_modules=['mmaction_tdsclip_hook'],
     cmdclass={'build_py': BuildPyWithStartupHook},
+    package_data={'mmaction_tdsclip.datasets': ['data/*.txt']},
     python_requires='>=3.9',
     install_requires=parse_requirements('runtime'),
     extras_require={

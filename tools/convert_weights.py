@@ -156,6 +156,7 @@ def build_model(model_cfg: Dict):
 
 
 def convert_official(args: argparse.Namespace) -> None:
+    from mmaction_tdsclip.datasets.annotations import authors_class_order_note
     from mmaction_tdsclip.models.backbones.clip_weights import CheckpointFormatError
     from mmaction_tdsclip.models.recognizers.official_checkpoint import (
         config_mismatches,
@@ -172,6 +173,9 @@ def convert_official(args: argparse.Namespace) -> None:
     except CheckpointFormatError as err:
         fail(f'{args.src}: {err}')
     print(f"Authors' TDS-CLIP checkpoint: {describe_config(info)}")
+    note = authors_class_order_note(info['num_classes'])  # which label numbering fits
+    if note:
+        print(note)
 
     if args.arch:
         wanted = arch_dims(args.arch)

@@ -26,6 +26,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 import mmaction_tdsclip  # noqa: F401  (start-up hook, compat shims, registration)
+from mmaction_tdsclip.datasets.annotation_lists import dataset_has_labels
+from mmaction_tdsclip.utils.cfg_options import check_cfg_options
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -104,7 +106,10 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
             evaluators = [evaluators]
         cfg.test_evaluator = [*evaluators, dump]
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)  # a misspelled top-level key is refused
         cfg.merge_from_dict(args.cfg_options)
+    if args.dump is not None and dataset_has_labels(cfg.test_dataloader.dataset) is False:
+        cfg.test_evaluator = [dump]  # a list without labels: predictions only, no metric
     return cfg
 
 

@@ -28,6 +28,7 @@ from mmengine.runner import Runner
 
 import mmaction_tdsclip  # noqa: F401  (start-up hook, compat shims, registration)
 from mmaction_tdsclip.engine.hooks import ResumeLRScaleHook
+from mmaction_tdsclip.utils.cfg_options import check_cfg_options
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -132,6 +133,7 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
         if args.deterministic:
             cfg.randomness.deterministic = True
     if args.cfg_options is not None:
+        check_cfg_options(cfg, args.cfg_options)  # a misspelled top-level key is refused
         cfg.merge_from_dict(args.cfg_options)
     if args.auto_scale_lr and 'base_batch_size' not in cfg.auto_scale_lr:
         raise KeyError(

@@ -59,6 +59,8 @@ def _makedirs_for(path: str) -> None:
     os.makedirs(folder, exist_ok=True)
 
 
+# SSv2 templates bracket the object slots: 'Putting [something] onto [something]'.
+_BRACKETS = re.compile(r'\[([^\]]*)\]')
 _SIDE = re.compile(r'\b(left|right)\b', re.IGNORECASE)
 
 
@@ -89,11 +91,113 @@ def derive_flip_label_map(names: Sequence[str]) -> Dict[int, int]:
     return mapping
 
 
+# ------------------------------------------------- Something class order
+# The 174 Something-Something classes in the order of SSv2's
+# ``something-something-v2-labels.json``, in SSv2's spelling. The authors of
+# TDS-CLIP number the SSv1 classes in this order too (one label file serves
+# both datasets, and the SSv2 flip map 86/87, 93/94, 166/167 with it), so a
+# converted authors' SSv1 checkpoint expects SSv1 lists numbered this way.
+STH_CLASS_ORDER_FILE = osp.join(osp.dirname(osp.abspath(__file__)), 'data', 'sth_class_order.txt')
+SSV1_LABEL_ORDERS = ('csv', 'authors')
+
+
+def read_sth_class_order() -> List[str]:
+    """The shipped SSv2 class order (``STH_CLASS_ORDER_FILE``)."""
+    return read_label_map(STH_CLASS_ORDER_FILE)
+
+
+def authors_class_order_note(num_classes: int) -> Optional[str]:
+    """What an authors' checkpoint with ``num_classes`` outputs needs of the
+    annotation lists, or None when nothing special.
+
+    174 outputs are Something-Something, numbered in SSv2's class order for
+    SSv1 too: an SSv1 checkpoint scores near chance on lists numbered in the
+    line order of ``something-something-v1-labels.csv``.
+    """
+    if num_classes != len(read_sth_class_order()):
+        return None
+    return (
+        'Class order: 174 classes, numbered in the SSv2 order (something-something-v2-'
+        'labels.json). SSv2 lists from tools/data/build_sthv2_annotations.py fit. For SSv1, '
+        'build the lists with tools/data/build_sthv1_annotations.py --label-order authors '
+        '(the default csv order scores near chance); see docs/weights.md.'
+    )
+
+
+def normalise_class_name(name: str) -> str:
+    """A Something-Something class name in a form that ignores spelling.
+
+    SSv1 and SSv2 write the same class differently: brackets (SSv2 templates
+    ``[something]``), capitals (``Something``), curly quotes, spacing and a
+    final full stop. ``'Putting [Something] onto  something.'`` ->
+    ``'putting something onto something'``.
+    """
+    name = name.replace('\u2019', "'").replace('\u2018', "'")
+    name = _BRACKETS.sub(r'\1', name).lower()
+    return ' '.join(name.split()).rstrip('.').strip()
+
+
+def order_like(names: Sequence[str], reference: Sequence[str], what: str = 'labels') -> List[str]:
+    """``names`` rearranged into the order of ``reference``, matched by
+    :func:`normalise_class_name`.
+
+    Args:
+        names: Class names to number (kept in their own spelling).
+        reference: The same classes in the wanted order, any spelling.
+        what: How to name ``names`` in errors (e.g. the file they come from).
+
+    Raises:
+        ValueError: naming every class of either side that has no match.
+    """
+    position = {}
+    for i, ref in enumerate(reference):
+        key = normalise_class_name(ref)
+        if key in position:
+            raise ValueError(f'the reference class order names {ref!r} twice')
+        position[key] = i
+    ordered: List[Optional[str]] = [None] * len(reference)
+    unmatched = []
+    for name in names:
+        i = position.get(normalise_class_name(name))
+        if i is None:
+            unmatched.append(name)
+        elif ordered[i] is not None:
+            raise ValueError(f'{what}: {ordered[i]!r} and {name!r} are the same class')
+        else:
+            ordered[i] = name
+    missing = [reference[i] for i, name in enumerate(ordered) if name is None]
+    if unmatched or missing:
+        lines = [f'{what}: the class names do not match the reference class order.']
+        if unmatched:
+            lines.append(f'  not in the reference order: {unmatched}')
+        if missing:
+            lines.append(f'  reference classes without a match in {what}: {missing}')
+        lines.append(
+            '  Check that the file is the official label list of this dataset (174 classes).'
+        )
+        raise ValueError('\n'.join(lines))
+    return ordered
+
+
 # ---------------------------------------------------------- Something V1
-def read_sthv1_labels(path: str) -> List[str]:
-    """``something-something-v1-labels.csv``: one class name per line, the
-    line index being the label."""
-    return read_label_map(path)
+def read_sthv1_labels(path: str, label_order: str = 'csv') -> List[str]:
+    """Class names of ``something-something-v1-labels.csv`` (one per line),
+    in label order.
+
+    Args:
+        path: The official labels CSV.
+        label_order: ``'csv'``: label ``i`` is line ``i`` of the CSV (the
+            numbering of MMAction2's SSv1 recipes; flip map 2/4, 30/41,
+            52/66). ``'authors'``: the SSv2 order of
+            :func:`read_sth_class_order`, as the TDS-CLIP authors number SSv1
+            (flip map 86/87, 93/94, 166/167).
+    """
+    names = read_label_map(path)
+    if label_order == 'csv':
+        return names
+    if label_order == 'authors':
+        return order_like(names, read_sth_class_order(), what=path)
+    raise ValueError(f'label_order={label_order!r}; use one of {SSV1_LABEL_ORDERS}')
 
 
 def read_sthv1_split(path: str) -> List[Tuple[str, str]]:
@@ -151,7 +255,6 @@ def build_sthv1_rawframe_list(
 
 
 # ---------------------------------------------------------- Something V2
-_BRACKETS = re.compile(r'\[([^\]]*)\]')
 
 
 def sthv2_template_to_label(template: str) -> str:

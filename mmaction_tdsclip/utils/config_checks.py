@@ -21,6 +21,14 @@ import numpy as np
 from mmengine.logging import MMLogger
 
 from ..constants import HEAD_WIDTH
+from ..datasets.annotation_lists import (
+    RAWFRAME_LIST_TYPES,
+    VIDEO_LIST_TYPES,
+    AnnotationError,
+    read_dataset_annotations,
+    stock_video_list_problem,
+)
+from ..datasets.annotations import derive_flip_label_map, read_label_map
 from ..models.backbones.frozen_clip_vit import ARCH_PRESETS
 from ..window_layout import WindowLayout, check_num_local_frames
 
@@ -217,6 +225,19 @@ def _leaf_datasets(dataset: Any, field: str) -> Iterator[Tuple[str, Any]]:
         yield from _leaf_datasets(sub, f'{field}.datasets[{i}]')
 
 
+def _flat_steps(pipeline: Sequence, field: str) -> Iterator[Tuple[str, Any]]:
+    """``(field, step)`` of every transform in the order they run, inside
+    wrappers too: a step that holds a ``transforms`` list (``RepeatAugment``,
+    mmcv's ``RandomApply``, ...) is followed by its inner steps, named
+    ``<field>[i].transforms[j]``."""
+    for i, step in enumerate(pipeline or []):
+        where = f'{field}[{i}]'
+        yield where, step
+        inner = _get(step, 'transforms')
+        if isinstance(inner, (list, tuple)) and all(hasattr(t, 'get') for t in inner):
+            yield from _flat_steps(inner, f'{where}.transforms')
+
+
 def _check_sampling(pipeline: Sequence, field: str, geo: _ModelGeometry, report: _Report) -> None:
     from mmaction.registry import TRANSFORMS
 
@@ -293,8 +314,30 @@ def _crop_output(step: Any, kind: str) -> Tuple[bool, Optional[Tuple[int, int]],
         return True, _pair_wh(_get(step, 'input_size')), 'input_size'
     lowered = kind.lower()
     if any(word in lowered for word in ('crop', 'resize', 'rescale')):
-        return True, None, None
+        return (True, *_generic_output(step))
     return False, None, None
+
+
+def _generic_output(step: Any) -> Tuple[Optional[Tuple[int, int]], Optional[str]]:
+    """Output size of a crop / resize transform the check does not know by
+    name, read from the arguments MMAction2's own transforms use.
+
+    Returns:
+        ``((h, w) or None when unknown, argument that sets it)``.
+    """
+    for arg in ('crop_size', 'input_size', 'size'):
+        size = _pair_wh(_get(step, arg))
+        if size is not None:
+            return size, arg
+    scale = _get(step, 'scale')
+    if (
+        _get(step, 'keep_ratio') is False
+        and isinstance(scale, (tuple, list))
+        and len(scale) == 2
+        and min(scale) > 0
+    ):
+        return (int(scale[1]), int(scale[0])), 'scale'
+    return None, None
 
 
 def _check_size(pipeline: Sequence, field: str, geo: _ModelGeometry, report: _Report) -> None:
@@ -302,14 +345,14 @@ def _check_size(pipeline: Sequence, field: str, geo: _ModelGeometry, report: _Re
         return
     size: Optional[Tuple[int, int]] = None
     setter = None
-    for i, step in enumerate(pipeline):
+    for where, step in _flat_steps(pipeline, field):
         kind = _type_name(step)
         if kind is None:
             continue
         changes, out, arg = _crop_output(step, kind)
         if changes:
             size = out
-            setter = f'{field}[{i}].{arg}' if arg else f'{field}[{i}]'
+            setter = f'{where}.{arg}' if arg else where
     img, p = geo.img_size, geo.patch_size
     if setter is None or size is None:
         report.warn(
@@ -360,8 +403,14 @@ def _resolve_ann_file(dataset: Any) -> Optional[str]:
 
 
 def _read_labels(dataset: Any) -> List[int]:
-    """Labels of every annotation, parsed by the dataset class itself."""
+    """Labels of every annotation: MMAction2's list formats through
+    :func:`read_dataset_annotations` (malformed lines raise
+    :class:`AnnotationError`), other datasets parsed by their own class."""
     from mmaction.registry import DATASETS
+
+    entries = read_dataset_annotations(dataset)
+    if entries is not None:
+        return [label for entry in entries for label in entry['labels']]
 
     cfg = dict(dataset)
     # Parse the annotations only: no pipeline run, no full_init.
@@ -378,24 +427,37 @@ def _read_labels(dataset: Any) -> List[int]:
     return labels
 
 
-def _check_labels(
-    dataset: Any, field: str, geo: _ModelGeometry, report: _Report, cache: Dict[str, Any]
-) -> None:
-    num_classes = geo.num_classes
-    path = _resolve_ann_file(dataset)
-    if path is None or not isinstance(num_classes, int):
-        return
+def _cached_labels(dataset: Any, path: str, cache: Dict[str, Any]) -> Any:
+    """:func:`_read_labels` once per file; the exception when it fails."""
     key = osp.realpath(path)
     if key not in cache:
         try:
             cache[key] = _read_labels(dataset)
         except Exception as exc:  # the dataset's own build will report it properly
             cache[key] = exc
-    labels = cache[key]
+    return cache[key]
+
+
+def _check_labels(
+    dataset: Any, field: str, geo: _ModelGeometry, report: _Report, cache: Dict[str, Any]
+) -> None:
+    num_classes = geo.num_classes
+    path = _resolve_ann_file(dataset)
+    if path is None:
+        return
+    labels = _cached_labels(dataset, path, cache)
+    if isinstance(labels, AnnotationError):
+        report.error(f'{field}.ann_file', str(labels))
+        return
+    if _type_name(dataset) == 'VideoDataset' and not isinstance(labels, Exception):
+        problem = stock_video_list_problem(path, _get(dataset, 'delimiter', ' '))
+        if problem:
+            report.error(f'{field}.ann_file', problem)
+            return
     if isinstance(labels, Exception):
         report.warn(f'{field}.ann_file', f'could not read the labels of {path}: {labels}')
         return
-    if not labels:
+    if not labels or not isinstance(num_classes, int):
         return
     low, high, distinct = min(labels), max(labels), len(set(labels))
     if low < 0:
@@ -417,9 +479,103 @@ def _check_labels(
         )
 
 
+# ------------------------------------------- unlabelled lists, flip label maps
+# Evaluators that do not compare predictions with labels.
+LABEL_FREE_METRICS = ('DumpResults',)
+
+
+def _label_metrics(evaluator: Any) -> List[str]:
+    """Types of the metrics of an evaluator config that need labels."""
+    if evaluator is None:
+        return []
+    metrics = _get(evaluator, 'metrics', evaluator) if hasattr(evaluator, 'get') else evaluator
+    if hasattr(metrics, 'get'):
+        metrics = [metrics]
+    kinds = [_type_name(metric) for metric in metrics or []]
+    return [kind for kind in kinds if kind not in LABEL_FREE_METRICS]
+
+
+def _check_unlabelled_list(
+    cfg: Any, loader: str, dataset: Any, field: str, report: _Report, cache: Dict[str, Any]
+) -> None:
+    """A list without labels (MMAction2's inference format) serves
+    prediction only: refused for training and where a metric needs labels."""
+    path = _resolve_ann_file(dataset)
+    if path is None:
+        return
+    labels = _cached_labels(dataset, path, cache)
+    list_types = VIDEO_LIST_TYPES + RAWFRAME_LIST_TYPES
+    if not isinstance(labels, list) or labels or _type_name(dataset) not in list_types:
+        return
+    if loader == 'train_dataloader':
+        report.error(
+            f'{field}.ann_file',
+            f"{path} has no labels (MMAction2's inference format, one path per line); "
+            'training needs a label on every line.',
+        )
+        return
+    evaluator = loader.replace('_dataloader', '_evaluator')
+    metrics = _label_metrics(_get(cfg, evaluator))
+    if metrics:
+        report.error(
+            evaluator,
+            f'{", ".join(metrics)} needs labels but {field}.ann_file ({path}) has none '
+            "(MMAction2's inference format). To write predictions only, run "
+            'tools/test.py CONFIG CHECKPOINT --dump preds.pkl (which drops the metrics for a '
+            f"list without labels), or set {evaluator}=dict(type='DumpResults', "
+            "out_file_path='preds.pkl').",
+        )
+
+
+def _label_map_names(dataset: Any) -> Tuple[Optional[List[str]], Optional[str]]:
+    """The class names the dataset names in ``metainfo.classes`` (a list, or
+    a label-map file, one name per line, as MMEngine's ``BaseDataset``
+    reads it), and where they come from."""
+    classes = _get(_get(dataset, 'metainfo'), 'classes')
+    if isinstance(classes, str):
+        if not osp.isfile(classes):
+            return None, None
+        return read_label_map(classes), classes
+    if isinstance(classes, (list, tuple)) and all(isinstance(c, str) for c in classes):
+        return list(classes), 'metainfo.classes'
+    return None, None
+
+
+def _check_flip_label_maps(dataset: Any, field: str, report: _Report) -> None:
+    """Every ``flip_label_map`` in the pipeline swaps exactly the classes
+    whose names differ by left <-> right in the dataset's label map
+    (:func:`derive_flip_label_map`)."""
+    names, source = _label_map_names(dataset)
+    if names is None:
+        return
+    expected = derive_flip_label_map(names)
+    for where, step in _flat_steps(_get(dataset, 'pipeline'), f'{field}.pipeline'):
+        flip_map = _get(step, 'flip_label_map')
+        if flip_map is None:
+            continue
+        given = {int(k): int(v) for k, v in dict(flip_map).items()}
+        if given == expected:
+            continue
+        wrong = sorted(k for k in set(given) | set(expected) if given.get(k) != expected.get(k))
+        shown = ', '.join(
+            f'{k} ({names[k]!r})' if 0 <= k < len(names) else str(k) for k in wrong[:4]
+        )
+        report.error(
+            f'{where}.flip_label_map',
+            f'does not fit the class names of {source} ({field}.metainfo.classes): labels '
+            f'{shown}{" ..." if len(wrong) > 4 else ""} are swapped wrongly or not at all. '
+            f'For that label map it must be {expected} (classes whose names differ only '
+            'by left <-> right); a list numbered in another class order (e.g. '
+            'build_sthv1_annotations.py --label-order authors) needs its own map.',
+        )
+
+
 # ---------------------------------------------------------------------- API
 def check_tdsclip_config(
-    cfg: Any, check_ann_files: bool = True, logger: Optional[MMLogger] = None
+    cfg: Any,
+    check_ann_files: bool = True,
+    logger: Optional[MMLogger] = None,
+    running: Optional[Sequence[str]] = None,
 ) -> List[str]:
     """Check that a config's data fits its TDS-CLIP model.
 
@@ -428,12 +584,17 @@ def check_tdsclip_config(
     - every pipeline's frame sampling (``SampleTDSFrames.num_segments`` /
       ``num_local_frames``, or a stock sampler's ``clip_len``) gives
       ``model.neck.num_segments x model.neck.num_local_frames`` frames;
-    - every pipeline's last crop / resize outputs
+    - every pipeline's last crop / resize, inside wrapper transforms too
+      (``RepeatAugment``, any step holding a ``transforms`` list), outputs
       ``model.backbone.img_size`` square frames, and the image size is a
       multiple of the patch size;
     - the labels of each dataloader's annotation file (when the file
       exists) fit ``model.cls_head.num_classes`` (a larger label is an error,
-      fewer distinct labels a warning);
+      fewer distinct labels a warning); a malformed line of an MMAction2
+      list is an error naming the line; a list without labels is an error
+      for training and where an evaluator needs labels;
+    - every ``flip_label_map`` fits the dataset's label map
+      (``metainfo.classes``), see :func:`derive_flip_label_map`;
     - ``model.neck.side_dim`` splits into 64-wide heads and matches
       ``model.cls_head.in_channels``; ``model.backbone.arch`` is a preset or
       a complete dict; ``FormatShape`` is ``'NCTHW'``.
@@ -446,6 +607,9 @@ def check_tdsclip_config(
             ``*_dataloader`` entries.
         check_ann_files: Read annotation files to check the labels.
         logger: Where warnings go (the current MMLogger when None).
+        running: The loops this run executes (``'train'``, ``'val'``,
+            ``'test'``); lists without labels and flip maps are checked
+            only for the dataloaders of these loops (None: all of them).
 
     Returns:
         The warnings, formatted as ``'field: message'``.
@@ -474,6 +638,9 @@ def check_tdsclip_config(
                 _check_format(pipeline, f'{field}.pipeline', report)
             if check_ann_files:
                 _check_labels(dataset, field, geo, report, ann_cache)
+                if running is None or loader.replace('_dataloader', '') in running:
+                    _check_unlabelled_list(cfg, loader, dataset, field, report, ann_cache)
+                    _check_flip_label_maps(dataset, field, report)
     warnings = [f'{field}: {message}' for field, message in report.warnings]
     logger = logger or MMLogger.get_current_instance()
     for line in warnings:

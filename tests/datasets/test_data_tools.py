@@ -71,7 +71,6 @@ def test_sthv1_lists(sthv1, capsys):
             str(sthv1 / 'rawframes'),
             '--out-dir',
             str(out),
-            '--flip-map',
         ]
     )
     # 100220 has no frame folder: left out and reported.
@@ -306,3 +305,126 @@ def test_lists_load_in_mmaction_datasets(sthv2, tmp_path):
     info = dataset.get_data_info(0)
     assert info['filename'] == os.path.join('/videos', '78687.webm')
     assert info['label'] == 3
+
+
+# ------------------------------------------------ SSv1 in the authors' order
+SSV2_FLIP = {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
+
+
+def _ssv1_spelling(name):
+    """SSv1's labels CSV capitalises some "Something"s where SSv2 does not."""
+    return name.replace('something', 'Something', 1) if len(name) % 3 == 0 else name
+
+
+@pytest.fixture
+def sthv1_full(tmp_path):
+    """The 174 classes in SSv1's spelling in a labels CSV of its own order,
+    and an SSv2 labels JSON in the official format ({name: "index"}, keys
+    not in index order)."""
+    from mmaction_tdsclip.datasets.annotations import read_sth_class_order
+
+    order = read_sth_class_order()
+    # An order of its own (the real CSV's is neither sorted nor SSv2's).
+    ssv1 = sorted((_ssv1_spelling(name) for name in order), key=lambda name: name[::-1])
+    anno = tmp_path / 'annotations'
+    anno.mkdir()
+    (anno / 'something-something-v1-labels.csv').write_text('\n'.join(ssv1) + '\n')
+    lifting, pulling, camera = (order[i] for i in (27, 86, 167))
+    (anno / 'something-something-v1-train.csv').write_text(
+        f'1;{_ssv1_spelling(lifting)}\n2;{_ssv1_spelling(pulling)}\n'
+    )
+    (anno / 'something-something-v1-validation.csv').write_text(f'3;{_ssv1_spelling(camera)}\n')
+    frames = tmp_path / 'rawframes'
+    for video_id in '123':
+        (frames / video_id).mkdir(parents=True)
+        (frames / video_id / '00001.jpg').write_bytes(b'jpg')
+    labels_json = {name: str(i) for i, name in enumerate(order)}
+    shuffled = dict(sorted(labels_json.items(), key=lambda kv: len(kv[0])))
+    (anno / 'something-something-v2-labels.json').write_text(json.dumps(shuffled))
+    return tmp_path, ssv1
+
+
+def _build_sthv1(root, *extra):
+    load_tool('build_sthv1_annotations').main(
+        [
+            str(root / 'annotations'),
+            '--frame-root',
+            str(root / 'rawframes'),
+            '--out-dir',
+            str(root / 'out'),
+            *extra,
+        ]
+    )
+
+
+def test_shipped_class_order():
+    from mmaction_tdsclip.datasets.annotations import read_sth_class_order
+
+    order = read_sth_class_order()
+    assert len(order) == len(set(order)) == 174
+    # Facts of the authors' label file: the SSv2 flip pairs and two of the
+    # places where it is not a plain sort.
+    assert derive_flip_label_map(order) == SSV2_FLIP
+    assert order[86] == 'Pulling something from left to right'
+    assert order[27] == 'Lifting something up completely without letting it drop down'
+    assert sum(a != b for a, b in zip(order, sorted(order))) == 10
+
+
+def test_sthv1_authors_order(sthv1_full, capsys):
+    from mmaction_tdsclip.datasets.annotations import read_sthv2_labels
+
+    root, ssv1 = sthv1_full
+    _build_sthv1(root, '--label-order', 'authors')
+    out = root / 'out'
+    names = read_label_map(str(out / 'sthv1_label_map.txt'))
+    # SSv1's own spelling, numbered like SSv2's labels JSON.
+    assert sorted(names) == sorted(ssv1)
+    ssv2 = read_sthv2_labels(str(root / 'annotations' / 'something-something-v2-labels.json'))
+    assert [sthv2_template_to_label(n).lower() for n in ssv2] == [n.lower() for n in names]
+    # The CSV's line of "Lifting ... without letting it drop down" is not 27.
+    lifting = _ssv1_spelling('Lifting something up completely without letting it drop down')
+    assert ssv1.index(lifting) != 27
+    assert lines(out / 'sthv1_train_list_rawframes.txt') == ['1 1 27', '2 1 86']
+    assert lines(out / 'sthv1_val_list_rawframes.txt') == ['3 1 167']
+    printed = capsys.readouterr().out
+    assert 'in authors order' in printed
+    assert f'flip_label_map = {SSV2_FLIP}' in printed
+
+
+def test_sthv1_csv_order_keeps_line_numbers(sthv1_full, capsys):
+    from mmaction_tdsclip.datasets.annotations import read_sth_class_order
+
+    root, ssv1 = sthv1_full
+    _build_sthv1(root)  # --label-order csv is the default
+    assert read_label_map(str(root / 'out' / 'sthv1_label_map.txt')) == ssv1
+    lifting = ssv1.index(_ssv1_spelling(read_sth_class_order()[27]))
+    pulling = ssv1.index(_ssv1_spelling('Pulling something from left to right'))
+    assert lines(root / 'out' / 'sthv1_train_list_rawframes.txt') == [
+        f'1 1 {lifting}',
+        f'2 1 {pulling}',
+    ]
+    flip = derive_flip_label_map(ssv1)
+    assert ssv1[flip[pulling]] == _ssv1_spelling('Pulling something from right to left')
+    assert flip != SSV2_FLIP
+    assert f'flip_label_map = {flip}' in capsys.readouterr().out
+
+
+def test_sthv1_authors_order_names_unmatched_classes(sthv1_full):
+    root, ssv1 = sthv1_full
+    renamed = ['Dancing with something' if name.startswith('Wiping') else name for name in ssv1]
+    (root / 'annotations' / 'something-something-v1-labels.csv').write_text(
+        '\n'.join(renamed) + '\n'
+    )
+    with pytest.raises(ValueError) as info:
+        _build_sthv1(root, '--label-order', 'authors')
+    message = str(info.value)
+    assert 'something-something-v1-labels.csv' in message
+    assert "'Dancing with something'" in message
+    assert "'Wiping something off of something'" in message
+
+
+def test_class_order_note_for_authors_checkpoints():
+    from mmaction_tdsclip.datasets.annotations import authors_class_order_note
+
+    assert '--label-order authors' in authors_class_order_note(174)
+    assert authors_class_order_note(400) is None

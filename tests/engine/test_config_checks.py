@@ -1,6 +1,7 @@
 """check_tdsclip_config: each mistake is reported under the config field that fixes it."""
 
 import copy
+import glob
 import os.path as osp
 
 import pytest
@@ -302,3 +303,161 @@ def test_hook_stops_the_run_before_any_data_is_loaded(cfg, tmp_path):
     assert runner.iter == 0
     assert not osp.exists(osp.join(runner.work_dir, 'last_checkpoint'))
     assert type(HOOKS.build(dict(type='TDSConfigCheckHook'))).__name__ == 'TDSConfigCheckHook'
+
+
+# ------------------------------------------------------------ wrappers
+def test_wrong_crop_inside_repeat_augment(cfg):
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    pipeline[4] = dict(
+        type='RepeatAugment',
+        num_repeats=2,
+        transforms=[dict(type='Flip', flip_ratio=0.5), dict(type='RandomCrop', size=IMG + 8)],
+    )
+    problems, _ = _problems(cfg)
+    message = problems['train_dataloader.dataset.pipeline[4].transforms[1].size']
+    assert f'{IMG + 8}x{IMG + 8}' in message and f'{IMG}x{IMG}' in message
+
+
+def test_right_crop_inside_nested_wrappers(cfg):
+    crop = dict(type='RandomCrop', size=IMG)
+    cfg.train_dataloader.dataset.pipeline[4] = dict(
+        type='RepeatAugment',
+        transforms=[dict(type='RandomApply', transforms=[dict(type='Flip')]), crop],
+    )
+    assert check_tdsclip_config(cfg) == []
+
+
+def test_unknown_transform_named_as_a_resize_with_a_fixed_scale(cfg):
+    cfg.val_dataloader.dataset.pipeline.insert(
+        5, dict(type='PILResize', scale=(IMG + 16, IMG + 16), keep_ratio=False)
+    )
+    problems, _ = _problems(cfg)
+    assert f'{IMG + 16}x{IMG + 16}' in problems['val_dataloader.dataset.pipeline[5].scale']
+
+
+def _shipped_configs():
+    root = osp.join(osp.dirname(__file__), '..', '..', 'configs')
+    paths = sorted(glob.glob(osp.join(root, '**', '*.py'), recursive=True))
+    return [p for p in paths if f'{osp.sep}_base_{osp.sep}' not in p]
+
+
+@pytest.mark.parametrize('path', _shipped_configs(), ids=osp.basename)
+def test_every_shipped_pipeline_output_size_is_known(path):
+    cfg = Config.fromfile(path)
+    warnings = check_tdsclip_config(cfg, check_ann_files=False)
+    assert not [w for w in warnings if 'could not tell the frame size' in w]
+
+
+# ------------------------------------------------ annotation lists, flip maps
+def _labels_file(tmp_path, names):
+    path = tmp_path / 'label_map.txt'
+    path.write_text(''.join(f'{name}\n' for name in names))
+    return str(path)
+
+
+FLIP_NAMES = [
+    'Holding something',
+    'Pushing something from left to right',
+    'Pushing something from right to left',
+]
+
+
+def _with_flip(cfg, tmp_path, flip_map, names=FLIP_NAMES):
+    dataset = cfg.train_dataloader.dataset
+    dataset.metainfo = dict(classes=_labels_file(tmp_path, names))
+    dataset.pipeline[4] = dict(
+        type='RepeatAugment',
+        transforms=[
+            dict(type='RandomCrop', size=IMG),
+            dict(type='Flip', flip_ratio=0.5, flip_label_map=flip_map),
+        ],
+    )
+    return cfg
+
+
+def test_flip_map_that_fits_the_label_map_passes(cfg, tmp_path):
+    assert check_tdsclip_config(_with_flip(cfg, tmp_path, {1: 2, 2: 1})) == []
+
+
+@pytest.mark.parametrize('flip_map', [{0: 1, 1: 0}, {1: 2}, {}, {1: 2, 2: 1, 0: 0}])
+def test_flip_map_that_does_not_fit_the_label_map(cfg, tmp_path, flip_map):
+    problems, _ = _problems(_with_flip(cfg, tmp_path, flip_map))
+    message = problems['train_dataloader.dataset.pipeline[4].transforms[1].flip_label_map']
+    assert 'label_map.txt' in message and '{1: 2, 2: 1}' in message
+
+
+def test_flip_map_against_class_names_given_as_a_list(cfg, tmp_path):
+    _with_flip(cfg, tmp_path, {1: 2, 2: 1})
+    cfg.train_dataloader.dataset.metainfo = dict(classes=list(reversed(FLIP_NAMES)))
+    problems, _ = _problems(cfg)
+    assert (
+        '{0: 1, 1: 0}'
+        in problems['train_dataloader.dataset.pipeline[4].transforms[1].flip_label_map']
+    )
+
+
+def test_malformed_annotation_line_is_an_error_naming_the_line(cfg, tmp_path):
+    path = tmp_path / 'bad.txt'
+    path.write_text('video0.mp4 0\nvideo1.mp4 one\n')
+    cfg.val_dataloader.dataset.ann_file = str(path)
+    problems, _ = _problems(cfg)
+    message = problems['val_dataloader.dataset.ann_file']
+    assert f'{path}, line 2' in message and "'video1.mp4 one'" in message
+    assert 'not an integer' in message
+
+
+def test_unlabelled_list_with_a_metric_is_refused(cfg, tmp_path):
+    path = tmp_path / 'unlabelled.txt'
+    path.write_text('video0.mp4\nvideo1.mp4\n')
+    cfg.test_dataloader.dataset.ann_file = str(path)
+    cfg.test_evaluator = dict(type='AccMetric')
+    problems, _ = _problems(cfg)
+    message = problems['test_evaluator']
+    assert 'AccMetric needs labels' in message and str(path) in message and '--dump' in message
+    assert 'negative' not in str(problems)
+    # Predictions only: accepted.
+    cfg.test_evaluator = [dict(type='DumpResults', out_file_path='p.pkl')]
+    assert check_tdsclip_config(cfg) == []
+
+
+def test_unlabelled_training_list_is_refused(cfg, tmp_path):
+    path = tmp_path / 'unlabelled.txt'
+    path.write_text('video0.mp4\n')
+    cfg.train_dataloader.dataset.ann_file = str(path)
+    problems, _ = _problems(cfg)
+    assert 'training needs a label' in problems['train_dataloader.dataset.ann_file']
+
+
+@pytest.mark.parametrize(
+    'text, what', [('video0.mp4 0\n\n', 'a blank line'), ('video0.mp4\t0\n', 'a tab')]
+)
+def test_what_the_stock_video_dataset_misreads_is_an_error(cfg, tmp_path, text, what):
+    path = tmp_path / 'stock.txt'
+    path.write_text(text)
+    cfg.train_dataloader.dataset.ann_file = str(path)
+    cfg.model.cls_head.num_classes = 1
+    problems, _ = _problems(cfg)
+    message = problems['train_dataloader.dataset.ann_file']
+    assert f'{path}, line 2' in message or f'{path}, line 1' in message
+    assert what in message and 'TDSVideoDataset' in message
+    cfg.train_dataloader.dataset.type = 'TDSVideoDataset'  # reads it correctly
+    assert 'train_dataloader.dataset.ann_file' not in _problems(cfg)[0]
+
+
+def test_unlabelled_list_is_checked_only_for_the_loops_that_run(cfg, tmp_path):
+    path = tmp_path / 'unlabelled.txt'
+    path.write_text('video0.mp4\nvideo1.mp4\n')
+    cfg.val_dataloader.dataset.ann_file = str(path)
+    cfg.val_evaluator = dict(type='AccMetric')
+    assert check_tdsclip_config(cfg, running=['test']) == []
+    problems, _ = _problems(cfg)  # all loops by default
+    assert 'AccMetric needs labels' in problems['val_evaluator']
+    with pytest.raises(ConfigCheckError, match='val_evaluator'):
+        check_tdsclip_config(cfg, running=['train', 'val'])
+
+
+def test_flip_map_is_checked_only_when_training_runs(cfg, tmp_path):
+    _with_flip(cfg, tmp_path, {0: 1, 1: 0})
+    assert check_tdsclip_config(cfg, running=['test']) == []
+    with pytest.raises(ConfigCheckError, match='flip_label_map'):
+        check_tdsclip_config(cfg, running=['train', 'val'])

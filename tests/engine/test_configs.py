@@ -31,6 +31,15 @@ RECIPES = {
     'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb': ('sthv2', 'ViT-B/16', 8, 30, 1e-3, 174, 2),
     'tdsclip_clip-vit-b16_8xb16-u16x5-30e_sthv2-rgb': ('sthv2', 'ViT-B/16', 16, 30, 1e-3, 174, 2),
     'tdsclip_clip-vit-l14_8xb16-u8x5-30e_sthv2-rgb': ('sthv2', 'ViT-L/14', 8, 30, 1e-4, 174, 2),
+    'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rawframes-rgb': (
+        'sthv2-frames',
+        'ViT-B/16',
+        8,
+        30,
+        1e-3,
+        174,
+        2,
+    ),
     'tdsclip_clip-vit-b16_8xb16-u8x5-30e_kinetics400-rgb': (
         'k400',
         'ViT-B/16',
@@ -64,6 +73,7 @@ SS_FLIP = {
     'sthv1': {2: 4, 4: 2, 30: 41, 41: 30, 52: 66, 66: 52},
     'sthv2': {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166},
 }
+SS_FLIP['sthv2-frames'] = SS_FLIP['sthv2']
 
 
 def test_every_paper_row_has_a_config():
@@ -169,11 +179,15 @@ def test_config_encodes_the_recipe(name):
         assert not resize['keep_ratio']
         assert tuple(_find(test_pipe, 'Resize')['scale']) == (320, 256)
     if dataset == 'sthv1':
-        assert cfg.train_dataloader.dataset.type == 'RawframeDataset'
+        assert cfg.train_dataloader.dataset.type == 'TDSRawframeDataset'
         assert cfg.train_dataloader.dataset.filename_tmpl == '{:05}.jpg'
         assert cfg.train_dataloader.dataset.start_index == 1
+    elif dataset == 'sthv2-frames':  # as the authors read SSv2
+        assert cfg.train_dataloader.dataset.type == 'TDSRawframeDataset'
+        assert cfg.train_dataloader.dataset.filename_tmpl == 'img_{:05d}.jpg'
+        assert cfg.train_dataloader.dataset.start_index == 1
     else:
-        assert cfg.train_dataloader.dataset.type == 'VideoDataset'
+        assert cfg.train_dataloader.dataset.type == 'TDSVideoDataset'
 
 
 # ------------------------------------------------------------ tiny runs
@@ -217,6 +231,16 @@ def tiny_data(tmp_path_factory):
         train=str(sthv2 / 'train.txt'),
         val=str(sthv2 / 'val.txt'),
         prefix=dict(video=str(sthv2 / 'videos')),
+    )
+    # The same videos as img_{:05d}.jpg folders, extracted by the shipped tool.
+    extract = [REPO_ROOT / 'tools' / 'data' / 'extract_frames.py', sthv2 / 'videos']
+    extract += [sthv2 / 'rawframes', '--workers', '1', '--lists']
+    extract += [sthv2 / 'train.txt', sthv2 / 'val.txt']
+    subprocess.run([sys.executable, *map(str, extract)], check=True, capture_output=True)
+    data['sthv2-frames'] = dict(
+        train=str(sthv2 / 'train_rawframes.txt'),
+        val=str(sthv2 / 'val_rawframes.txt'),
+        prefix=dict(img=str(sthv2 / 'rawframes')),
     )
     k400 = root / 'kinetics400'
     names = ['abc_000010_000020.mp4', 'def_000000_000010.mp4']

@@ -4,7 +4,9 @@
 # (tools/data/build_kinetics_annotations.py writes the lists from the
 # official CSVs). T = 8 segments of n = 5 frames; configs for other T replace
 # num_segments in the SampleTDSFrames entries.
-dataset_type = 'VideoDataset'
+# TDSVideoDataset: MMAction2's VideoDataset with a strict list reader (a malformed
+# line is an error naming the file and the line; blank lines and tabs are fine).
+dataset_type = 'TDSVideoDataset'
 data_root = 'data/kinetics400/videos_train'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'

@@ -5,12 +5,18 @@
 # (tools/data/build_sthv1_annotations.py writes the lists from the official
 # CSVs). T = 8 segments of n = 5 frames; configs for other T replace
 # num_segments in the SampleTDSFrames entries.
-dataset_type = 'RawframeDataset'
+# TDSRawframeDataset: MMAction2's RawframeDataset with a strict list reader (a malformed
+# line is an error naming the file and the line; blank lines and tabs are fine).
+dataset_type = 'TDSRawframeDataset'
 data_root = 'data/sthv1/rawframes'
 ann_file_train = 'data/sthv1/sthv1_train_list_rawframes.txt'
 ann_file_val = 'data/sthv1/sthv1_val_list_rawframes.txt'
 ann_file_test = 'data/sthv1/sthv1_val_list_rawframes.txt'
 num_classes = 174
+# The class names, line i naming label i (written with the lists). The
+# training set names them in metainfo.classes, so that the config check
+# can verify flip_label_map against them.
+label_map = 'data/sthv1/sthv1_label_map.txt'
 num_segments = 8
 num_local_frames = 5
 
@@ -19,8 +25,10 @@ num_local_frames = 5
 # (TSM / TRN / TANet), the three left/right pairs ("Pulling something from
 # left to right" / "... right to left", the same for "Pushing", and
 # "Turning the camera left / right while filming something").
-# tools/data/build_sthv1_annotations.py --flip-map derives the map from your
-# label file by pairing names that differ only in left <-> right.
+# tools/data/build_sthv1_annotations.py prints the map that fits the lists it
+# writes; with --label-order authors (SSv2's class order, that of the
+# authors' SSv1 checkpoints) it is SSv2's {86: 87, 93: 94, 166: 167}. The
+# config check refuses a map that does not fit label_map.
 flip_label_map = {2: 4, 4: 2, 30: 41, 41: 30, 52: 66, 66: 52}
 
 # Train: one clip per video, decoded once and augmented twice
@@ -95,6 +103,7 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_train,
+        metainfo=dict(classes=label_map),
         data_prefix=dict(img=data_root),
         filename_tmpl='{:05}.jpg',
         start_index=1,

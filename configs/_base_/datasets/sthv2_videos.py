@@ -8,12 +8,18 @@
 # for TDSDecordInit/TDSDecordDecode.
 # T = 8 segments of n = 5 frames; configs for other T replace num_segments
 # in the SampleTDSFrames entries.
-dataset_type = 'VideoDataset'
+# TDSVideoDataset: MMAction2's VideoDataset with a strict list reader (a malformed
+# line is an error naming the file and the line; blank lines and tabs are fine).
+dataset_type = 'TDSVideoDataset'
 data_root = 'data/sthv2/videos'
 ann_file_train = 'data/sthv2/sthv2_train_list_videos.txt'
 ann_file_val = 'data/sthv2/sthv2_val_list_videos.txt'
 ann_file_test = 'data/sthv2/sthv2_val_list_videos.txt'
 num_classes = 174
+# The class names, line i naming label i (written with the lists). The
+# training set names them in metainfo.classes, so that the config check
+# can verify flip_label_map against them.
+label_map = 'data/sthv2/sthv2_label_map.txt'
 num_segments = 8
 num_local_frames = 5
 
@@ -98,6 +104,7 @@ train_dataloader = dict(
     dataset=dict(
         type=dataset_type,
         ann_file=ann_file_train,
+        metainfo=dict(classes=label_map),
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline,
     ),

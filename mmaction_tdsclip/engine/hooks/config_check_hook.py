@@ -2,6 +2,7 @@
 
 from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
+from mmengine.runner import BaseLoop
 
 from ...utils.config_checks import check_tdsclip_config
 
@@ -34,5 +35,11 @@ class TDSConfigCheckHook(Hook):
     def before_run(self, runner) -> None:
         if self._checked:
             return
-        check_tdsclip_config(runner.cfg, check_ann_files=self.check_ann_files, logger=runner.logger)
+        # The loops built by now are those this run executes (train() builds
+        # train and val, test() only test); mmengine keeps unbuilt ones as dicts.
+        loops = dict(train=runner._train_loop, val=runner._val_loop, test=runner._test_loop)
+        running = [name for name, loop in loops.items() if isinstance(loop, BaseLoop)]
+        check_tdsclip_config(
+            runner.cfg, check_ann_files=self.check_ann_files, logger=runner.logger, running=running
+        )
         self._checked = True
