@@ -5,9 +5,10 @@ OpenMMLab stack and registers every module of the plugin into MMAction2's
 registries (``default_scope='mmaction'``).
 """
 
-from . import compat
+from . import compat, weights
 
 compat.apply_all()
+weights.use_for_mmengine()
 
 from . import datasets, engine, models  # noqa: E402,F401  (registration)
 

@@ -22,9 +22,9 @@ from mmengine.runner import load_checkpoint
 from reference.authors_tdsclip import AuthorsTDSCLIP, ResidualAttentionBlock, randomize_
 
 import mmaction_tdsclip  # noqa: F401
-from mmaction_tdsclip.models.backbones.clip_weights import CheckpointFormatError
 from mmaction_tdsclip.models.backbones.frozen_clip_vit import FrozenCLIPViT
-from mmaction_tdsclip.models.recognizers.official_checkpoint import (
+from mmaction_tdsclip.weights import (
+    CheckpointFormatError,
     config_mismatches,
     convert_official_state_dict,
     infer_official_config,

@@ -1,6 +1,6 @@
 """The TDS-CLIP recognizer: a frozen CLIP tower, a trainable side network, a head."""
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmaction.models.recognizers.base import BaseRecognizer
@@ -9,11 +9,13 @@ from mmaction.structures import ActionDataSample
 from mmaction.utils import ConfigType, OptConfigType, SampleList
 from mmengine.config import ConfigDict
 
+from ...weights.strict import StrictLoadMixin
+
 BACKBONE_GEOMETRY = ('in_channels', 'num_layers', 'patch_size', 'grid_size')
 
 
 @MODELS.register_module()
-class TDSCLIPRecognizer(BaseRecognizer):
+class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
     """Recognizer for side networks over a frozen ViT.
 
     Input contract: ``inputs`` of shape ``(B, V, 3, T*n, H, W)`` as produced by
@@ -42,6 +44,11 @@ class TDSCLIPRecognizer(BaseRecognizer):
         test_cfg: ``max_testing_views`` caps how many views go through the
             model at once in testing.
         data_preprocessor: Normalisation config.
+        checkpoint_skip_prefixes: Key prefixes (e.g. ``['cls_head.']``) under
+            which a loaded checkpoint may differ from the model, to fine-tune
+            from a checkpoint with another head; those keys keep their
+            initialisation, with a warning. Every other load is strict
+            (:mod:`mmaction_tdsclip.weights.strict`).
     """
 
     def __init__(
@@ -52,6 +59,7 @@ class TDSCLIPRecognizer(BaseRecognizer):
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         data_preprocessor: OptConfigType = None,
+        checkpoint_skip_prefixes: Sequence[str] = (),
     ) -> None:
         super().__init__(
             backbone=backbone,
@@ -61,6 +69,7 @@ class TDSCLIPRecognizer(BaseRecognizer):
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
         )
+        self.checkpoint_skip_prefixes = tuple(checkpoint_skip_prefixes)
         neck = ConfigDict(neck)
         geometry = dict(
             in_channels=self.backbone.embed_dims,
