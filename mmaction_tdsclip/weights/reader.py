@@ -17,6 +17,7 @@ what to do (:class:`CheckpointFormatError`, :class:`UnsafeCheckpointError`).
 ``--resume``, ``init_recognizer``, the Inferencers) read local files here too.
 """
 
+import _compat_pickle
 import io
 import os
 import pickle
@@ -223,17 +224,28 @@ def _disallowed(names: List[str]) -> List[str]:
     return [n for n in names if n not in allowed]
 
 
+def _python3_name(name: str) -> str:
+    """The name Python 3 resolves a pickled global to: protocol-2 pickles store
+    some under their Python 2 names (``subprocess.Popen`` as ``commands.Popen``)."""
+    module, _, attr = name.rpartition('.')
+    if (module, attr) in _compat_pickle.NAME_MAPPING:
+        return '.'.join(_compat_pickle.NAME_MAPPING[(module, attr)])
+    return f'{_compat_pickle.IMPORT_MAPPING.get(module, module)}.{attr}'
+
+
 def _unsafe_globals(path: str) -> List[str]:
     """What a checkpoint needs beyond torch's allow-list."""
     if zipfile.is_zipfile(path):
         try:
-            return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+            names = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
         except Exception:
             with zipfile.ZipFile(path) as archive:
-                names = [n for n in archive.namelist() if n.endswith('.pkl')]
-                return _disallowed(sum((_pickle_globals(archive.read(n)) for n in names), []))
-    with open(path, 'rb') as f:
-        return _disallowed(_pickle_globals(f.read()))
+                pickles = [n for n in archive.namelist() if n.endswith('.pkl')]
+                names = _disallowed(sum((_pickle_globals(archive.read(n)) for n in pickles), []))
+    else:
+        with open(path, 'rb') as f:
+            names = _disallowed(_pickle_globals(f.read()))
+    return list(dict.fromkeys(_python3_name(n) for n in names))
 
 
 _DAMAGED = 'copy or download it again (compare its size or checksum with the source)'
