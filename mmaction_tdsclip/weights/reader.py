@@ -308,7 +308,8 @@ def _read_torch_file(path: str, map_location: MapLocation) -> Any:
             'or as a plain state dict.'
         ) from None
     except (EOFError, RuntimeError) as error:
-        if isinstance(error, EOFError) or 'PytorchStreamReader' in str(error):
+        damaged = ('PytorchStreamReader', 'unexpected EOF', 'corrupt')
+        if isinstance(error, EOFError) or any(sign in str(error) for sign in damaged):
             raise CheckpointFormatError(f'{path} is truncated or damaged: {_DAMAGED}.') from None
         raise
 

@@ -120,6 +120,26 @@ def test_tools_test_refuses_a_safetensors_checkpoint_with_another_head(setup, su
     assert 'Epoch(test)' not in output and 'acc/top1' not in output
 
 
+def test_tools_test_names_a_malicious_checkpoint_without_torch_advice(setup, subprocess_env):
+    """torch's own message would suggest weights_only=False; ours does not."""
+    root, config = setup
+    evil = root / 'evil.pth'
+    torch.save({'state_dict': {}, 'hook': subprocess.Popen}, str(evil))
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / 'tools' / 'test.py'), str(config), str(evil)]
+        + ['--work-dir', str(root / 'work_evil')],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(REPO_ROOT),
+        env=subprocess_env,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f'Refusing to load {evil}' in output and 'subprocess.Popen' in output
+    assert 'weights_only=False' not in output and 'set to `False`' not in output
+
+
 def test_resume_of_another_architecture_fails_before_training(setup, tmp_path):
     root, config = setup
     no_td, _ = checkpoint_of(root, config, 'no_td', neck__use_td=False)
