@@ -316,3 +316,17 @@ def test_out_filename_needs_a_video_extension(assets, tmp_path):
                 str(tmp_path / 'x.gif'),
             ]
         )
+
+
+def test_documented_inferencer_route_matches_the_demo(assets):
+    """docs/weights.md's ActionRecogInferencer snippet, on a plugin config."""
+    from mmaction.apis.inferencers import ActionRecogInferencer
+
+    config, checkpoint, _ = assets['ssv2']
+    inferencer = ActionRecogInferencer(model=str(config), weights=str(checkpoint), device='cpu')
+    result = inferencer(assets['video'], return_datasamples=False)
+    scores = torch.tensor(result['predictions'][0]['pred_scores'])
+    ranked = predict_topk(init_tdsclip_recognizer(str(config), str(checkpoint)), assets['video'])
+    top = torch.topk(scores, 5)
+    assert [f'class {i}' for i in top.indices.tolist()] == [n for n, _ in ranked]
+    assert top.values.tolist() == pytest.approx([s for _, s in ranked], abs=1e-5)
