@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -287,10 +288,7 @@ def test_out_filename_writes_the_video_with_the_topk_drawn(assets, tmp_path, cap
     if source == 'video':
         inputs = read_frames(assets['video'])
     else:
-        inputs = [
-            __import__('cv2').imread(str(Path(assets['frames']) / f'{i:05}.jpg'))
-            for i in range(1, 26)
-        ]
+        inputs = [cv2.imread(str(Path(assets['frames']) / f'{i:05}.jpg')) for i in range(1, 26)]
     written = read_frames(out)
     assert len(written) == len(inputs) and written[0].shape == inputs[0].shape
     # The written frames are the input with these labels drawn (up to the
