@@ -2,7 +2,7 @@
 
 Usage:
     python tools/convert_weights.py SRC DST [--kind auto|official|clip]
-        [--config CONFIG] [--arch ARCH] [--num-frames T] [--no-verify]
+        [--config CONFIG] [--arch ARCH] [--num-segments T] [--no-verify]
 
 * An authors' checkpoint (``{'epoch', 'model_state_dict',
   'optimizer_state_dict'}``, keys ``visual.*`` / ``fc.*``, with or without
@@ -48,7 +48,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--config', help='a model config the weights must fit (refused otherwise)')
     parser.add_argument('--arch', help='the backbone arch the weights must have, e.g. ViT-B/16')
     parser.add_argument(
-        '--num-frames',
+        '--num-segments',
         type=int,
         default=8,
         help='T used to build the model that verifies an official conversion (T is not '
@@ -74,7 +74,7 @@ def convert_official(args: argparse.Namespace) -> None:
     from mmaction_tdsclip.weights.convert import convert_official_file, matching_configs
 
     info, checkpoint = convert_official_file(
-        args.src, args.config, args.arch, args.num_frames, verify=not args.no_verify
+        args.src, args.config, args.arch, args.num_segments, verify=not args.no_verify
     )
     print(f"Authors' TDS-CLIP checkpoint: {describe_config(info)}")
     if not args.config:
@@ -85,7 +85,7 @@ def convert_official(args: argparse.Namespace) -> None:
                 print(f'  {osp.relpath(path, ROOT)}  (T = {frames})')
         else:
             print('No shipped config matches this architecture; a model config that does:')
-            print(f'  model = {recognizer_model_config(info, args.num_frames)}')
+            print(f'  model = {recognizer_model_config(info, args.num_segments)}')
     os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
     torch.save(checkpoint, args.dst)
     print(

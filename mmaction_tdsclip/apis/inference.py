@@ -119,7 +119,7 @@ def adapted_test_pipeline(cfg: Config, video: str) -> List[Dict]:
 def frame_folder_layout(
     cfg: Config, folder: str, filename_tmpl: Optional[str] = None
 ) -> Tuple[str, int, int]:
-    """``(filename_tmpl, start_index, num_frames)`` of a frame folder.
+    """``(filename_tmpl, start_index, total_frames)`` of a frame folder.
 
     The template is ``filename_tmpl`` when given, else the config's dataset
     template when the folder has frames named so, else the numbering found
@@ -130,13 +130,13 @@ def frame_folder_layout(
     start = _first_index(folder, tmpl, dataset.get('start_index', 1))
     if filename_tmpl is None and count_frames(folder, tmpl, start) == 0:
         tmpl, start = detect_filename_tmpl(folder)
-    num_frames = count_frames(folder, tmpl, start)
-    if num_frames == 0:
+    total_frames = count_frames(folder, tmpl, start)
+    if total_frames == 0:
         raise FileNotFoundError(
             f'no frames {tmpl.format(start)}... in {folder}; give the file names with '
             '--filename-tmpl (e.g. img_{:05d}.jpg).'
         )
-    return tmpl, start, num_frames
+    return tmpl, start, total_frames
 
 
 def _first_index(folder: str, filename_tmpl: str, default: int) -> int:
@@ -150,10 +150,10 @@ def pipeline_input(cfg: Config, video: str, filename_tmpl: Optional[str] = None)
     """The test pipeline's input dict for a video file or a frame folder."""
     if not osp.isdir(video):
         return dict(filename=video, label=-1, start_index=0, modality='RGB')
-    tmpl, start, num_frames = frame_folder_layout(cfg, video, filename_tmpl)
+    tmpl, start, total_frames = frame_folder_layout(cfg, video, filename_tmpl)
     return dict(
         frame_dir=video,
-        total_frames=num_frames,
+        total_frames=total_frames,
         filename_tmpl=tmpl,
         start_index=start,
         label=-1,

@@ -60,8 +60,8 @@ def _video_frames(path: str) -> Tuple[Iterator[np.ndarray], float]:
     return frames(), fps
 
 
-def _folder_frames(folder: str, filename_tmpl: str, start_index: int, num_frames: int):
-    for i in range(start_index, start_index + num_frames):
+def _folder_frames(folder: str, filename_tmpl: str, start_index: int, total_frames: int):
+    for i in range(start_index, start_index + total_frames):
         path = osp.join(folder, filename_tmpl.format(i))
         image = cv2.imread(path, cv2.IMREAD_COLOR)
         if image is None:
@@ -85,7 +85,7 @@ def write_labelled_video(
         out_filename: ``.mp4`` or ``.avi``.
         fps: Frame rate of the output; the input's for a video file, 30
             for a frame folder, when None.
-        frame_layout: ``(filename_tmpl, start_index, num_frames)`` of a
+        frame_layout: ``(filename_tmpl, start_index, total_frames)`` of a
             frame folder.
         font_scale: OpenCV font scale (from the frame height when None).
 

@@ -115,7 +115,7 @@ def infer_official_config(state: Mapping) -> Dict:
         ``side_dim``, ``num_local_frames`` (None when there is no SME-Adapter:
         then any window size fits the weights), ``use_sme``, ``use_td``,
         ``td_layers`` (None when every block has a TD-Adapter),
-        ``td_reduction`` and ``num_classes``. ``num_frames`` is absent: T is
+        ``td_reduction`` and ``num_classes``. ``num_segments`` is absent: T is
         not in the weights, every T loads.
 
     Raises:
@@ -309,20 +309,20 @@ def expected_recognizer_keys(info: Mapping) -> set:
 
 
 def recognizer_model_config(
-    info: Mapping, num_frames: int = 8, num_local_frames: Optional[int] = None
+    info: Mapping, num_segments: int = 8, num_local_frames: Optional[int] = None
 ) -> Dict:
     """A ``TDSCLIPRecognizer`` model config for an inferred architecture.
 
     Args:
         info: From :func:`infer_official_config`.
-        num_frames: ``T`` (not stored in the weights).
+        num_segments: ``T`` (not stored in the weights).
         num_local_frames: ``n`` when the weights leave it open (no
             SME-Adapter); defaults to 1 then.
     """
     n = info['num_local_frames'] or num_local_frames or 1
     neck = dict(
         type='TDSSideNetwork',
-        num_frames=num_frames,
+        num_frames=num_segments,
         num_local_frames=n,
         side_dim=info['side_dim'],
         use_td=info['use_td'],

@@ -90,7 +90,7 @@ def convert_official_file(
     src: str,
     config: Optional[str] = None,
     arch: Optional[str] = None,
-    num_frames: int = 8,
+    num_segments: int = 8,
     verify: bool = True,
 ) -> Tuple[Dict, Dict]:
     """Convert an authors' checkpoint into an MMEngine checkpoint.
@@ -99,7 +99,7 @@ def convert_official_file(
         src: The authors' file.
         config: A config whose model the weights must fit.
         arch: A backbone arch the weights must have.
-        num_frames: T of the model that verifies the result without a config.
+        num_segments: T of the model that verifies the result without a config.
         verify: Load the result strictly into a freshly built model.
 
     Returns:
@@ -126,7 +126,7 @@ def convert_official_file(
         if problems:
             raise CheckpointFormatError(f'{src} does not fit {config}: ' + '; '.join(problems))
     if verify:
-        verify_cfg = copy.deepcopy(model_cfg or recognizer_model_config(info, num_frames))
+        verify_cfg = copy.deepcopy(model_cfg or recognizer_model_config(info, num_segments))
         # The checkpoint carries the CLIP weights: do not read the config's CLIP file.
         verify_cfg['backbone'].update(pretrained=None, open_clip_model=None)
         build_model(verify_cfg).load_state_dict(state, strict=True)

@@ -295,7 +295,7 @@ def test_tool_writes_an_mmengine_checkpoint_that_loads_strictly(tmp_path):
     src, dst = tmp_path / 'authors.pth', tmp_path / 'converted.pth'
     save_authors_checkpoint(ref, src, module_prefix=True)
     result = subprocess.run(
-        [sys.executable, TOOL, str(src), str(dst), '--num-frames', '4'],
+        [sys.executable, TOOL, str(src), str(dst), '--num-segments', '4'],
         capture_output=True,
         text=True,
         timeout=300,
@@ -321,7 +321,7 @@ def test_partial_td_layers_are_inferred_and_load(tmp_path):
     state = {k: v for k, v in ref.state_dict().items() if '.side_transformer.0.mse.' not in k}
     info = infer_official_config(state)
     assert info['td_layers'] == [1]
-    ours = MODELS.build(recognizer_model_config(info, num_frames=4))
+    ours = MODELS.build(recognizer_model_config(info, num_segments=4))
     ours.load_state_dict(convert_official_state_dict(state), strict=True)
     assert ours.neck.blocks[0].td_adapter is None and ours.neck.blocks[1].td_adapter is not None
 
