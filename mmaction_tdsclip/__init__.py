@@ -1,7 +1,8 @@
 """mmaction-tdsclip: TDS-CLIP (Temporal Difference Side Network) for MMAction2.
 
 Importing this package applies the compatibility shims for the pinned
-OpenMMLab stack and registers every module of the plugin into MMAction2's
+OpenMMLab stack, makes MMEngine read local checkpoints with the plugin's safe
+reader (:func:`mmaction_tdsclip.weights.use_for_mmengine`) and registers every module of the plugin into MMAction2's
 registries (``default_scope='mmaction'``).
 """
 

@@ -9,6 +9,7 @@
 * :mod:`.authors`: the TDS-CLIP authors' released checkpoints into the
   recognizer's layout, and their architecture read off the shapes.
 * :mod:`.strict`: strict loading of any checkpoint into a recognizer.
+* :mod:`.convert`: the file-to-file conversions of ``tools/convert_weights.py``.
 """
 
 from .authors import (

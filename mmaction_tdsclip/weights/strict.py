@@ -23,6 +23,7 @@ Two things are not mismatches:
   not weights either (MMEngine ignores them too).
 """
 
+import logging
 from typing import Dict, List, Sequence, Tuple
 
 import torch
@@ -134,7 +135,7 @@ class StrictLoadMixin:
                 f'checkpoint_skip_prefixes={list(self.checkpoint_skip_prefixes)}: these '
                 f"{len(skipped)} tensors keep the model's initialisation: " + '; '.join(skipped),
                 logger='current',
-                level=30,
+                level=logging.WARNING,
             )
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
