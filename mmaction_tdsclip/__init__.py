@@ -2,8 +2,9 @@
 
 Importing this package applies the compatibility shims for the pinned
 OpenMMLab stack, makes MMEngine read local checkpoints with the plugin's safe
-reader (:func:`mmaction_tdsclip.weights.use_for_mmengine`) and registers every module of the plugin into MMAction2's
-registries (``default_scope='mmaction'``).
+reader (:func:`mmaction_tdsclip.weights.use_for_mmengine`) and registers
+every module of the plugin into MMAction2's registries
+(``default_scope='mmaction'``).
 """
 
 from . import compat, weights
