@@ -23,6 +23,7 @@ import os
 import pickle
 import pickletools
 import zipfile
+import zlib
 from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Mapping, Union
 
@@ -357,7 +358,12 @@ def read_checkpoint(path: Union[str, os.PathLike], map_location: MapLocation = '
     if path.endswith('.safetensors') or _has_safetensors_header(path):
         return _read_safetensors(path, map_location)
     if is_torchscript_archive(path):
-        return read_torchscript_state_dict(path)
+        try:
+            return read_torchscript_state_dict(path)
+        except (zipfile.BadZipFile, zlib.error, EOFError, KeyError) as error:
+            raise CheckpointFormatError(
+                f'{path} is truncated or damaged ({error}): {_DAMAGED}.'
+            ) from None
     return _read_torch_file(path, map_location)
 
 

@@ -9,6 +9,7 @@ import os
 import pickle
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -89,10 +90,25 @@ def make_files(root: Path):
         UnsafeCheckpointError,
         ['Refusing to load', 'posix.system', 'could run code', 'Do not load this file'],
     )
+    script = root / 'damaged_torchscript.pt'
+    torch.jit.save(torch.jit.script(torch.nn.Linear(64, 64)), str(script))
+    data = bytearray(script.read_bytes())
+    with zipfile.ZipFile(script) as archive:
+        entry = next(i for i in archive.infolist() if '/data/' in i.filename)
+    # A stored entry's bytes follow its 30-byte local header, name and extra field.
+    start = entry.header_offset + 30 + len(entry.filename.encode()) + len(entry.extra)
+    data[start + 10] ^= 0xFF
+    script.write_bytes(bytes(data))
+    files['damaged_torchscript'] = (
+        script,
+        CheckpointFormatError,
+        ['truncated or damaged', 'download it again'],
+    )
     return files
 
 
 CASES = [
+    'damaged_torchscript',
     'empty',
     'truncated_zip',
     'truncated_legacy',
