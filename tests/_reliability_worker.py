@@ -32,7 +32,7 @@ import mmaction_tdsclip  # noqa: F401  (shims, registration)
 NUM_SAMPLES = 6
 BATCH_SIZE = 2
 ITERS_PER_EPOCH = NUM_SAMPLES // BATCH_SIZE
-NUM_FRAMES, NUM_LOCAL_FRAMES, IMG_SIZE, NUM_CLASSES = 2, 3, 16, 3
+NUM_SEGMENTS, NUM_LOCAL_FRAMES, IMG_SIZE, NUM_CLASSES = 2, 3, 16, 3
 
 
 @DATASETS.register_module(force=True)
@@ -57,7 +57,8 @@ class ToyClips(Dataset):
     def __getitem__(self, index: int) -> Dict:
         g = torch.Generator().manual_seed(index)
         clip = (
-            torch.rand((1, 3, NUM_FRAMES * NUM_LOCAL_FRAMES, IMG_SIZE, IMG_SIZE), generator=g) * 255
+            torch.rand((1, 3, NUM_SEGMENTS * NUM_LOCAL_FRAMES, IMG_SIZE, IMG_SIZE), generator=g)
+            * 255
         )
         # Make the label visible in the data so that accuracy means something.
         clip[:, index % NUM_CLASSES] *= 0.5
@@ -169,7 +170,7 @@ def runner_cfg(
             ),
             neck=dict(
                 type='TDSSideNetwork',
-                num_frames=NUM_FRAMES,
+                num_segments=NUM_SEGMENTS,
                 num_local_frames=NUM_LOCAL_FRAMES,
                 side_dim=64,
             ),

@@ -30,12 +30,12 @@ CONFIGS = {
     'uniformerv2': 'MMAction2 UniFormerV2-B/16, end to end (fp32)',
 }
 SIDE_DIMS = {'ViT-B/16': 320, 'ViT-L/14': 512}
-CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
-CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
 
 
 def tdsclip_cfg(args, name):
     """Model config of a TDS-CLIP variant."""
+    from mmaction_tdsclip.constants import CLIP_MEAN, CLIP_STD
+
     reference = name in ('tdsclip-reference', 'full-finetune')
     precision = (
         'fp32' if reference else ('fp16' if args.device == 'cuda' and args.frozen_fp16 else 'bf16')
@@ -47,7 +47,7 @@ def tdsclip_cfg(args, name):
         ),
         neck=dict(
             type='TDSSideNetwork',
-            num_frames=args.frames,
+            num_segments=args.frames,
             num_local_frames=args.local_frames,
             side_dim=SIDE_DIMS[args.arch],
             use_td=name != 'side4video',

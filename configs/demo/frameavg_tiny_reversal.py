@@ -9,7 +9,7 @@ model = dict(
     neck=dict(
         _delete_=True,
         type='FrameAveragingNeck',
-        num_frames={{_base_.num_segments}},
+        num_segments={{_base_.num_segments}},
         num_local_frames={{_base_.num_local_frames}},
         side_dim={{_base_.side_dim}},
     )

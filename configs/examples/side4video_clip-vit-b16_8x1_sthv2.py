@@ -20,7 +20,7 @@ model = dict(
     backbone=dict(type='FrozenCLIPViT', arch='ViT-B/16', img_size=img_size, pretrained=None),
     neck=dict(
         type='TDSSideNetwork',
-        num_frames=num_segments,
+        num_segments=num_segments,
         num_local_frames=num_local_frames,
         side_dim=side_dim,
         use_td=False,

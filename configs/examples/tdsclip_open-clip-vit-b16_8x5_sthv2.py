@@ -27,7 +27,7 @@ model = dict(
     ),
     neck=dict(
         type='TDSSideNetwork',
-        num_frames=num_segments,
+        num_segments=num_segments,
         num_local_frames=num_local_frames,
         side_dim=side_dim,
         alpha=1.0,
@@ -35,7 +35,7 @@ model = dict(
         use_td=True,
         use_sme=True,
         td_mode='pool',
-        td_pool_kernel=3,
+        td_kernel_size=3,
     ),
     cls_head=dict(
         type='TDSHead',

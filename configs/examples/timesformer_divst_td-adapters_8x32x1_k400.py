@@ -33,7 +33,8 @@ model = dict(
             attention_type='divided_space_time',
             norm_cfg=dict(type='LN', eps=1e-6),
         ),
-        # channels (embed_dims) and num_frames are read from the backbone.
+        # channels (embed_dims) and num_segments (TimeSformer.num_frames) are read from the
+        # backbone.
         adapters=[
             dict(
                 type='TDAdapter',

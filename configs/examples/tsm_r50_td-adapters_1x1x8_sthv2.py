@@ -23,7 +23,7 @@ model = dict(
             norm_eval=False,
             shift_div=8,
         ),
-        # channels and num_frames are read from each conv2 and from
+        # channels and num_segments are read from each conv2 and from
         # ResNetTSM.num_segments.
         adapters=[
             dict(

@@ -5,7 +5,7 @@ _base_ = ['./tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb.py']
 
 num_segments = 16
 
-model = dict(neck=dict(num_frames=num_segments))
+model = dict(neck=dict(num_segments=num_segments))
 
 
 def _with_segments(pipeline):

@@ -145,6 +145,6 @@ def write_frame_folder(
     return directory
 
 
-def frame_indices_of(imgs, bits: int = 8, flipped: Optional[bool] = False) -> np.ndarray:
+def frame_indices_of(imgs, bits: int = 8, flipped: bool = False) -> np.ndarray:
     """Indices read back from a list of frames (``flipped``: mirror first)."""
     return np.array([read_frame_index(img[:, ::-1] if flipped else img, bits) for img in imgs])

@@ -20,13 +20,14 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.logging import MMLogger
 
+from ..constants import HEAD_WIDTH
 from ..models.backbones.frozen_clip_vit import ARCH_PRESETS
+from ..window_layout import WindowLayout, check_num_local_frames
 
 DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 # Stock MMAction2 samplers whose ``clip_len`` is the frame count of a view.
 CLIP_LEN_SAMPLERS = ('SampleFrames', 'DenseSampleFrames', 'UniformSample', 'UniformSampleFrames')
 TDS_SAMPLER = 'SampleTDSFrames'
-HEAD_WIDTH = 64
 DEFAULT_IMG_SIZE = 224
 
 
@@ -120,18 +121,18 @@ class _ModelGeometry:
         if _type_name(backbone) == 'FrozenCLIPViT':
             self._read_backbone(backbone, report, MODELS)
 
-        self.num_frames = _arg(neck, MODELS, 'num_frames')
+        self.num_segments = _arg(neck, MODELS, 'num_segments')
         self.num_local_frames = _arg(neck, MODELS, 'num_local_frames')
         self.side_dim = _arg(neck, MODELS, 'side_dim')
-        if isinstance(self.num_local_frames, int) and (
-            self.num_local_frames < 1 or self.num_local_frames % 2 == 0
-        ):
-            report.error(
-                'model.neck.num_local_frames',
-                f'num_local_frames={self.num_local_frames} must be a positive odd number: each '
-                "window is centred on its segment's frame (5 in the paper, 1 for plain TSN "
-                'sampling).',
-            )
+        self.layout: Optional[WindowLayout] = None
+        if isinstance(self.num_local_frames, int):
+            try:
+                check_num_local_frames(self.num_local_frames)
+            except ValueError as exc:
+                report.error('model.neck.num_local_frames', str(exc))
+            else:
+                if isinstance(self.num_segments, int) and self.num_segments >= 1:
+                    self.layout = WindowLayout(self.num_segments, self.num_local_frames)
         num_heads = _get(neck, 'num_heads')
         if isinstance(self.side_dim, int) and _type_name(neck) == 'TDSSideNetwork':
             if num_heads is None and self.side_dim % HEAD_WIDTH:
@@ -198,9 +199,7 @@ class _ModelGeometry:
 
     @property
     def frames_per_view(self) -> Optional[int]:
-        if isinstance(self.num_frames, int) and isinstance(self.num_local_frames, int):
-            return self.num_frames * self.num_local_frames
-        return None
+        return self.layout.frames_per_view if self.layout is not None else None
 
 
 # ----------------------------------------------------------------- pipelines
@@ -221,10 +220,10 @@ def _leaf_datasets(dataset: Any, field: str) -> Iterator[Tuple[str, Any]]:
 def _check_sampling(pipeline: Sequence, field: str, geo: _ModelGeometry, report: _Report) -> None:
     from mmaction.registry import TRANSFORMS
 
-    T, n, total = geo.num_frames, geo.num_local_frames, geo.frames_per_view
+    T, n, total = geo.num_segments, geo.num_local_frames, geo.frames_per_view
     fix = (
-        f'the model takes model.neck.num_frames x model.neck.num_local_frames = {T} x {n} = {total} '
-        'frames per view'
+        f'the model takes model.neck.num_segments x model.neck.num_local_frames = {T} x {n} = '
+        f'{total} frames per view'
     )
     found = False
     for i, step in enumerate(pipeline):
@@ -428,7 +427,7 @@ def check_tdsclip_config(
 
     - every pipeline's frame sampling (``SampleTDSFrames.num_segments`` /
       ``num_local_frames``, or a stock sampler's ``clip_len``) gives
-      ``model.neck.num_frames x model.neck.num_local_frames`` frames;
+      ``model.neck.num_segments x model.neck.num_local_frames`` frames;
     - every pipeline's last crop / resize outputs
       ``model.backbone.img_size`` square frames, and the image size is a
       multiple of the patch size;
@@ -439,7 +438,7 @@ def check_tdsclip_config(
       ``model.cls_head.in_channels``; ``model.backbone.arch`` is a preset or
       a complete dict; ``FormatShape`` is ``'NCTHW'``.
 
-    Configs whose model has no neck with ``num_frames`` (not a TDS-CLIP
+    Configs whose model has no neck with ``num_segments`` (not a TDS-CLIP
     style recognizer) are not checked.
 
     Args:
@@ -455,7 +454,10 @@ def check_tdsclip_config(
         ConfigCheckError: listing every error found.
     """
     model = _get(cfg, 'model')
-    if _get(_get(model, 'neck'), 'num_frames') is None and _type_name(model) != 'TDSCLIPRecognizer':
+    if (
+        _get(_get(model, 'neck'), 'num_segments') is None
+        and _type_name(model) != 'TDSCLIPRecognizer'
+    ):
         return []
     report = _Report()
     geo = _ModelGeometry(model, report)

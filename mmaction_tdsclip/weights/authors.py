@@ -18,6 +18,7 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
+from ..constants import CLIP_MEAN, CLIP_STD
 from .clip import UNUSED_VISUAL_KEYS, match_arch_preset
 from .reader import CheckpointFormatError, strip_module_prefix
 
@@ -322,7 +323,7 @@ def recognizer_model_config(
     n = info['num_local_frames'] or num_local_frames or 1
     neck = dict(
         type='TDSSideNetwork',
-        num_frames=num_segments,
+        num_segments=num_segments,
         num_local_frames=n,
         side_dim=info['side_dim'],
         use_td=info['use_td'],
@@ -341,8 +342,8 @@ def recognizer_model_config(
         ),
         data_preprocessor=dict(
             type='ActionDataPreprocessor',
-            mean=[122.770938, 116.7460125, 104.09373615],
-            std=[68.5005327, 66.6321579, 70.32316305],
+            mean=list(CLIP_MEAN),
+            std=list(CLIP_STD),
             format_shape='NCTHW',
         ),
     )

@@ -71,7 +71,7 @@ def matching_configs(info: Mapping, config_paths: Iterable[str]) -> List[Tuple[s
         if not model or model.get('type') != 'TDSCLIPRecognizer':
             continue
         if not config_mismatches(info, model):
-            found.append((path, model['neck'].get('num_frames', 8)))
+            found.append((path, model['neck'].get('num_segments', 8)))
     return found
 
 

@@ -1,6 +1,6 @@
-"""SampleTDSFrames against hand-computed indices (spec section 1).
+"""SampleTDSFrames against hand-computed indices (docs/model.md section 1).
 
-Every expected array below was worked out by hand from the spec formulas
+Every expected array below was worked out by hand from the formulas of docs/model.md
 (numpy's round-half-to-even, int truncation), not by running the sampler.
 """
 

@@ -63,7 +63,7 @@ def cfg(tmp_path):
                     arch=dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=PATCH),
                     img_size=IMG,
                 ),
-                neck=dict(type='TDSSideNetwork', num_frames=T, num_local_frames=N, side_dim=64),
+                neck=dict(type='TDSSideNetwork', num_segments=T, num_local_frames=N, side_dim=64),
                 cls_head=dict(type='TDSHead', num_classes=3, in_channels=64),
                 data_preprocessor=dict(
                     type='ActionDataPreprocessor',
@@ -113,7 +113,7 @@ def test_num_segments_mismatch(cfg):
     problems, text = _problems(cfg)
     field = 'train_dataloader.dataset.pipeline[1].num_segments'
     assert list(problems) == [field]
-    assert 'num_segments=4' in problems[field] and 'model.neck.num_frames' in problems[field]
+    assert 'num_segments=4' in problems[field] and 'model.neck.num_segments' in problems[field]
     assert field in text
     # The model would only have failed at the first forward.
     with pytest.raises(ValueError, match='T\\*n'):

@@ -22,7 +22,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(glob.glob(str(REPO_ROOT / 'configs' / 'tdsclip' / '*.py')))
 NAMES = [osp.basename(c)[:-3] for c in CONFIGS]
 
-# The paper rows (spec section 9) each config must encode:
+# The paper rows (docs/model.md section 9) each config must encode:
 # dataset, backbone, T, epochs, lr, classes, test clips.
 RECIPES = {
     'tdsclip_clip-vit-b16_8xb16-u8x5-40e_sthv1-rgb': ('sthv1', 'ViT-B/16', 8, 40, 1e-3, 174, 2),
@@ -90,7 +90,7 @@ def test_config_encodes_the_recipe(name):
     # Model.
     assert cfg.model.backbone.arch == arch
     assert cfg.model.backbone.img_size == 224
-    assert cfg.model.neck.num_frames == t
+    assert cfg.model.neck.num_segments == t
     assert cfg.model.neck.num_local_frames == 5
     assert cfg.model.neck.side_dim == SIDE_DIM[arch]
     assert cfg.model.neck.beta == 0.5

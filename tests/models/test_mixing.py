@@ -167,7 +167,7 @@ def _tds_recognizer(backbone: Dict, layer_interval: int):
             backbone=backbone,
             neck=dict(
                 type='TDSSideNetwork',
-                num_frames=2,
+                num_segments=2,
                 num_local_frames=3,
                 side_dim=64,
                 layer_interval=layer_interval,
@@ -261,7 +261,7 @@ def test_layout_conversions_against_explicit_indexing(layout, order):
         _AddPattern(pattern),
         'host',
         layout,
-        num_frames=T,
+        num_segments=T,
         num_extra_tokens=E if 'tokens' in layout else 0,
         grid_size=(h, w),
         token_order=order,
@@ -356,7 +356,7 @@ def _tiny_backbone_cases() -> Dict[str, Dict]:
                 _scope_='mmpretrain',
                 type='VisionTransformer',
             ),
-            adapters=[dict(after='layers.*', layout='tokens', num_frames=4, num_extra_tokens=1)],
+            adapters=[dict(after='layers.*', layout='tokens', num_segments=4, num_extra_tokens=1)],
             count=2,
             inputs=(8, 3, 32, 32),
         ),
@@ -594,7 +594,7 @@ def _rewrite_pipeline(pipeline, factor: float, by_type: Dict[str, Dict]) -> None
 
 
 TDS_TINY = {
-    'model.neck.num_frames': 2,
+    'model.neck.num_segments': 2,
     'model.neck.num_local_frames': 3,
     'model.neck.side_dim': 64,
     'model.cls_head.in_channels': 64,
@@ -619,7 +619,7 @@ EXAMPLE_CASES = {
         {
             'model.backbone.arch': dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=8),
             'model.backbone.img_size': 32,
-            'model.neck.num_frames': 2,
+            'model.neck.num_segments': 2,
             'model.neck.side_dim': 64,
             'model.cls_head.in_channels': 64,
         },

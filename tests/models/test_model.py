@@ -1,4 +1,4 @@
-"""Behaviour of the TDS-CLIP model against the spec and independent computations."""
+"""Behaviour of the TDS-CLIP model against docs/model.md and independent computations."""
 
 import copy
 
@@ -11,6 +11,7 @@ from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
 
 import mmaction_tdsclip  # noqa: F401
+from mmaction_tdsclip.constants import CLIP_MEAN, CLIP_STD
 from mmaction_tdsclip.models import FrozenCLIPViT, SMEAdapter, TDAdapter, TDSSideNetwork
 from mmaction_tdsclip.models.adapters import local_frame_differences
 from mmaction_tdsclip.models.necks.side_projection import SideProjection
@@ -18,18 +19,16 @@ from mmaction_tdsclip.models.necks.tds_block import shift_class_tokens
 
 init_default_scope('mmaction')
 
-CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
-CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
 TINY_ARCH = dict(embed_dims=64, num_layers=3, num_heads=2, patch_size=16)
 
 
-def tiny_model_cfg(num_frames=4, num_local_frames=5, num_classes=6, **neck):
+def tiny_model_cfg(num_segments=4, num_local_frames=5, num_classes=6, **neck):
     return dict(
         type='TDSCLIPRecognizer',
         backbone=dict(type='FrozenCLIPViT', arch=TINY_ARCH, img_size=32),
         neck=dict(
             type='TDSSideNetwork',
-            num_frames=num_frames,
+            num_segments=num_segments,
             num_local_frames=num_local_frames,
             side_dim=64,
             **neck,
@@ -134,11 +133,11 @@ def test_unknown_preset_and_bad_img_size_fail_clearly():
         ('ViT-L/14', 512, False, 102.02),
     ],
 )
-def test_trainable_parameter_counts_match_spec(arch, side_dim, td_sme, expected):
+def test_trainable_parameter_counts_match_the_paper(arch, side_dim, td_sme, expected):
     with torch.device('meta'):  # counting needs shapes, not values
         tower = FrozenCLIPViT(arch)
         neck = TDSSideNetwork(
-            num_frames=8,
+            num_segments=8,
             num_local_frames=5,
             side_dim=side_dim,
             use_td=td_sme,
@@ -155,14 +154,14 @@ def test_trainable_parameter_counts_match_spec(arch, side_dim, td_sme, expected)
     )
 
 
-def test_adapter_parameter_counts_match_spec():
+def test_adapter_parameter_counts_match_the_paper():
     assert sum(p.numel() for p in TDAdapter(320).parameters()) == 13480
     sme = SMEAdapter(320, 5, 16)
     assert round(sum(p.numel() for p in sme.conv.parameters()) / 1e6, 3) == 2.949
 
 
 # ---------------------------------------------------------------- adapters, by independent computation
-def test_td_adapter_matches_spec_formula():
+def test_td_adapter_matches_its_formula():
     torch.manual_seed(0)
     td = TDAdapter(32, reduction=16).eval()
     for bn in (td.bn1, td.bn2):
@@ -242,10 +241,10 @@ def test_side_projection_memory_efficient_equals_plain():
         torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-5, msg=name)
 
 
-def test_side_network_init_follows_spec():
+def test_side_network_init_follows_the_released_code():
     torch.manual_seed(0)
     neck = TDSSideNetwork(
-        num_frames=2,
+        num_segments=2,
         num_local_frames=5,
         side_dim=640,
         in_channels=64,
@@ -262,13 +261,14 @@ def test_side_network_init_follows_spec():
     )
     assert abs(block.mlp.fc1.weight.std().item() - (2 * D) ** -0.5) < 0.05 * (2 * D) ** -0.5
     assert abs(block.mlp.fc2.weight.std().item() - D**-0.5 * 24**-0.5) < 0.05 * D**-0.5 * 24**-0.5
-    for bias in (
-        block.attn.in_proj_bias,
-        block.attn.out_proj.bias,
-        block.mlp.fc1.bias,
-        block.mlp.fc2.bias,
-    ):
+    for bias in (block.attn.in_proj_bias, block.attn.out_proj.bias):
         assert torch.count_nonzero(bias) == 0
+    # The MLP biases keep nn.Linear's default U(-fan_in^-0.5, fan_in^-0.5), as released:
+    # a uniform law on [-a, a] has std a / sqrt(3), and no entry leaves the interval.
+    for bias, fan_in in ((block.mlp.fc1.bias, D), (block.mlp.fc2.bias, 4 * D)):
+        bound = fan_in**-0.5
+        assert bias.abs().max() <= bound
+        assert abs(bias.std().item() - bound / 3**0.5) < 0.1 * bound / 3**0.5
     assert abs(neck.pos_embed.std().item() - 0.01) < 0.002
     for m in neck.modules():
         if isinstance(m, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm)):
@@ -338,7 +338,7 @@ def test_multiview_prediction_averages_softmax_over_views():
 
 
 def test_only_centre_frames_reach_the_frozen_tower():
-    model = MODELS.build(tiny_model_cfg(num_frames=2, num_local_frames=3)).eval()
+    model = MODELS.build(tiny_model_cfg(num_segments=2, num_local_frames=3)).eval()
     seen = []
     model.backbone.register_forward_pre_hook(lambda m, args: seen.append(args[0].clone()))
     x = torch.randn(1, 1, 3, 6, 32, 32)
@@ -353,7 +353,7 @@ def test_only_centre_frames_reach_the_frozen_tower():
         dict(num_local_frames=1),
         dict(num_local_frames=3),
         dict(td_mode='direct', td_layers=[0, 2]),
-        dict(beta=1.0, td_pool_kernel=5),
+        dict(beta=1.0, td_kernel_size=5),
         dict(layer_interval=3),
     ],
 )
@@ -380,16 +380,21 @@ def test_activation_checkpointing_matches_and_keeps_bn_stats():
     for m in (plain, cp):
         m.train()
         m(x, samples([0, 1]), mode='loss')['loss_cls'].backward()
-    for (name, a), b in zip(plain.named_parameters(), cp.parameters()):
-        if a.grad is not None:
-            torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+    trained = [(n, a, b) for (n, a), b in zip(plain.named_parameters(), cp.parameters())]
+    trained = [(n, a, b) for n, a, b in trained if a.requires_grad]
+    assert trained
+    for name, a, b in trained:
+        # every trainable parameter gets a gradient in both models, and the same one
+        assert a.grad is not None and b.grad is not None, name
+        torch.testing.assert_close(a.grad, b.grad, atol=1e-5, rtol=1e-4, msg=name)
+    assert all(torch.count_nonzero(a.grad) > 0 for name, a, _ in trained if 'blocks' in name)
     for (name, a), b in zip(plain.named_buffers(), cp.buffers()):
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6, msg=name)
 
 
 def test_wrong_frame_count_names_the_fields():
     model = MODELS.build(tiny_model_cfg()).eval()
-    with pytest.raises(ValueError, match='num_frames and model.neck.num_local_frames'):
+    with pytest.raises(ValueError, match='model.neck.num_segments and model.neck.num_local_frames'):
         model(torch.randn(1, 1, 3, 16, 32, 32), samples([0]), mode='predict')
 
 
@@ -403,3 +408,91 @@ def test_neck_geometry_comes_from_backbone():
     cfg['cls_head']['in_channels'] = 96
     with pytest.raises(ValueError, match='64-wide attention heads'):
         MODELS.build(cfg)
+
+
+# ---------------------------------------------------------------- extract_feat stages
+def _direct_tower_tokens(tower, images):
+    """Every block's output of the frozen tower, computed block by block."""
+    outs = []
+    with torch.no_grad():
+        x = tower.embed(images)
+        for block in tower.transformer.resblocks:
+            x = block(x)
+            outs.append(x)
+    return outs
+
+
+def test_extract_feat_stages_give_tokens_side_features_and_logits():
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(num_segments=2, num_local_frames=3)).eval()
+    B, V, T, n = 2, 3, 2, 3
+    x = torch.randn(B, V, 3, T * n, 32, 32)
+    # the centre frames, (B*V*T, 3, H, W) in view-major, then segment order
+    centre = x[:, :, :, n // 2 :: n].permute(0, 1, 3, 2, 4, 5).reshape(B * V * T, 3, 32, 32)
+    direct = _direct_tower_tokens(model.backbone, centre)
+
+    tokens, kwargs = model.extract_feat(x, stage='backbone')
+    assert kwargs == {} and isinstance(tokens, tuple) and len(tokens) == 3
+    for got, ref in zip(tokens, direct):
+        assert got.shape == (B * V, T, 2 * 2 + 1, 64)
+        torch.testing.assert_close(got, ref.reshape(B * V, T, 5, 64), atol=1e-6, rtol=0)
+
+    feats, _ = model.extract_feat(x, stage='neck')
+    assert feats.shape == (B * V, 64, T, 2, 2)
+    with torch.no_grad():
+        expected = model.neck(x.flatten(0, 1), direct)
+        torch.testing.assert_close(feats, expected, atol=1e-6, rtol=0)
+        logits, _ = model.extract_feat(x, stage='head')
+        fc = model.cls_head.fc_cls
+        pooled = feats.flatten(2).mean(2)
+        torch.testing.assert_close(logits, pooled @ fc.weight.t() + fc.bias, atol=1e-5, rtol=0)
+    assert logits.shape == (B * V, 6)
+    # MMAction2's tensor mode defaults to stage='backbone'
+    with torch.no_grad():
+        for a, b in zip(model(x, mode='tensor'), tokens):
+            torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="stage='neckk' is not one of"):
+        model.extract_feat(x, stage='neckk')
+
+
+def test_extract_feat_backbone_stage_reads_only_the_side_layers_and_chunks():
+    torch.manual_seed(0)
+    model = MODELS.build(tiny_model_cfg(num_segments=2, num_local_frames=3, layer_interval=3))
+    model.eval()
+    x = torch.randn(1, 5, 3, 6, 32, 32)
+    centre = x[0, :, :, 1::3].transpose(1, 2).reshape(10, 3, 32, 32)
+    (tokens,), _ = model.extract_feat(x, stage='backbone', test_mode=True)
+    torch.testing.assert_close(
+        tokens, _direct_tower_tokens(model.backbone, centre)[2].reshape(5, 2, 5, 64)
+    )
+    model.test_cfg = dict(max_testing_views=2)
+    (chunked,), _ = model.extract_feat(x, stage='backbone', test_mode=True)
+    torch.testing.assert_close(chunked, tokens, atol=1e-6, rtol=0)
+
+
+def test_input_is_checked_once_per_forward():
+    model = MODELS.build(tiny_model_cfg())
+    calls = []
+    check = model.neck.check_input
+    model.neck.check_input = lambda frames: (calls.append(frames.shape), check(frames))[1]
+    x = torch.randn(2, 1, 3, 20, 32, 32)
+    model.train()
+    model(x, samples([0, 1]), mode='loss')
+    assert len(calls) == 1
+    model.eval()
+    model(x, samples([0, 1]), mode='predict')
+    assert len(calls) == 2
+
+
+def test_mmaction2_feature_head_reads_the_side_features():
+    """What MMAction2's tools/misc/clip_feature_extraction.py builds: FeatureHead on the neck."""
+    torch.manual_seed(0)
+    cfg = tiny_model_cfg()
+    cfg['cls_head'] = dict(type='FeatureHead', spatial_type='avg', temporal_type='avg')
+    cfg['cls_head']['average_clips'] = 'score'
+    model = MODELS.build(cfg).eval()
+    x = torch.randn(2, 3, 3, 20, 32, 32)
+    out = model(x, samples([0, 1]), mode='predict')
+    feats, _ = model.extract_feat(x, test_mode=True)
+    expected = feats.mean(dim=(2, 3, 4)).reshape(2, 3, 64).mean(1)
+    torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)

@@ -1,7 +1,7 @@
 """Converting the authors' TDS-CLIP checkpoints and CLIP weights.
 
 Ground truth is ``tests/reference/authors_tdsclip.py``, an independent
-TDS-CLIP written from the spec in the authors' module layout: a randomised
+TDS-CLIP written from docs/model.md in the authors' module layout: a randomised
 instance saved as ``{'epoch', 'model_state_dict', 'optimizer_state_dict'}``
 stands in for a released checkpoint, and the converted weights must make
 our recognizer reproduce its logits.
@@ -22,6 +22,7 @@ from mmengine.runner import load_checkpoint
 from reference.authors_tdsclip import AuthorsTDSCLIP, ResidualAttentionBlock, randomize_
 
 import mmaction_tdsclip  # noqa: F401
+from mmaction_tdsclip.constants import CLIP_MEAN, CLIP_STD
 from mmaction_tdsclip.models.backbones.frozen_clip_vit import FrozenCLIPViT
 from mmaction_tdsclip.weights import (
     CheckpointFormatError,
@@ -36,15 +37,13 @@ init_default_scope('mmaction')
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TOOL = osp.join(ROOT, 'tools', 'convert_weights.py')
-CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
-CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
 TINY = dict(
     width=64,
     layers=2,
     heads=2,
     patch_size=16,
     img_size=32,
-    num_frames=4,
+    num_segments=4,
     side_width=64,
     num_classes=7,
 )
@@ -68,7 +67,7 @@ def run_tool(*argv):
 
 
 def official_keys(width, layers, patch, tokens, side, n, use_td=True, use_sme=True, classes=174):
-    """The authors' checkpoint keys and shapes, written out from the released layout (spec section 10)."""
+    """The authors' checkpoint keys and shapes, written out from the released layout (docs/weights.md)."""
 
     def bn(c):
         return {
@@ -154,12 +153,16 @@ def shapes(state):
     return {k: tuple(v.shape) for k, v in state.items()}
 
 
-def our_model_cfg(arch, img_size, side, num_frames, n, classes, **neck):
+def our_model_cfg(arch, img_size, side, num_segments, n, classes, **neck):
     return dict(
         type='TDSCLIPRecognizer',
         backbone=dict(type='FrozenCLIPViT', arch=arch, img_size=img_size, precision='fp32'),
         neck=dict(
-            type='TDSSideNetwork', num_frames=num_frames, num_local_frames=n, side_dim=side, **neck
+            type='TDSSideNetwork',
+            num_segments=num_segments,
+            num_local_frames=n,
+            side_dim=side,
+            **neck,
         ),
         cls_head=dict(type='TDSHead', num_classes=classes, in_channels=side, average_clips='prob'),
         data_preprocessor=dict(
@@ -179,7 +182,7 @@ def tiny_cfg(n=5, **neck):
         arch,
         TINY['img_size'],
         TINY['side_width'],
-        TINY['num_frames'],
+        TINY['num_segments'],
         n,
         TINY['num_classes'],
         **neck,
@@ -204,7 +207,7 @@ def save_authors_checkpoint(model, path, module_prefix=False):
 def clips(n, batch=2, seed=1):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(
-        batch, 3, TINY['num_frames'] * n, TINY['img_size'], TINY['img_size'], generator=g
+        batch, 3, TINY['num_segments'] * n, TINY['img_size'], TINY['img_size'], generator=g
     )
 
 

@@ -41,7 +41,7 @@ def build(backbone=None, neck=None, seed=0):
             **(backbone or {}),
         ),
         neck=dict(
-            type='TDSSideNetwork', num_frames=4, num_local_frames=5, side_dim=128, **(neck or {})
+            type='TDSSideNetwork', num_segments=4, num_local_frames=5, side_dim=128, **(neck or {})
         ),
         cls_head=dict(
             type='TDSHead',

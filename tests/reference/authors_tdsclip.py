@@ -1,4 +1,4 @@
-"""TDS-CLIP written straight from the specification, in the authors' module layout.
+"""TDS-CLIP written straight from docs/model.md, in the authors' module layout.
 
 This is an independent second implementation of the model, used as ground
 truth for the official-checkpoint converter: its ``state_dict()`` keys are
@@ -197,7 +197,7 @@ class VisionTransformer(nn.Module):
         heads: int,
         patch_size: int,
         img_size: int,
-        num_frames: int,
+        num_segments: int,
         num_local_frames: int,
         side_width: int,
         use_td: bool,
@@ -207,7 +207,7 @@ class VisionTransformer(nn.Module):
         super().__init__()
         grid = img_size // patch_size
         self.grid = grid
-        self.num_frames = num_frames
+        self.num_segments = num_segments
         self.num_local_frames = num_local_frames
         self.use_sme = use_sme
         self.beta = beta
@@ -231,25 +231,22 @@ class VisionTransformer(nn.Module):
         self.side_post_bn = nn.BatchNorm3d(side_width)
         self._init_side(side_width)
         for name, p in self.named_parameters():
-            # Spec section 7: nothing of CLIP is trained.
+            # docs/model.md section 7: nothing of CLIP is trained.
             if not name.startswith('side_') and not name.startswith('transformer.side_'):
                 p.requires_grad_(False)
 
     def _init_side(self, side_width: int) -> None:
-        """Spec section 6; everything not named keeps PyTorch's default init."""
+        """``docs/model.md`` section 6; everything not named keeps PyTorch's default init."""
         proj_std = side_width**-0.5 * 24**-0.5
         for block in self.transformer.side_transformer:
             nn.init.normal_(block.attn.in_proj_weight, std=side_width**-0.5)
             nn.init.normal_(block.attn.out_proj.weight, std=proj_std)
             nn.init.normal_(block.mlp.fc1.weight, std=(2 * side_width) ** -0.5)
             nn.init.normal_(block.mlp.fc2.weight, std=proj_std)
-            for bias in (
-                block.attn.in_proj_bias,
-                block.attn.out_proj.bias,
-                block.mlp.fc1.bias,
-                block.mlp.fc2.bias,
-            ):
-                nn.init.zeros_(bias)
+            # The released loop touches the MLP weights only: fc1 / fc2 biases keep
+            # nn.Linear's default uniform init. Attention biases are zero.
+            nn.init.zeros_(block.attn.in_proj_bias)
+            nn.init.zeros_(block.attn.out_proj.bias)
 
     def clip_layers(self, images: torch.Tensor) -> list:
         """Every CLIP block's output ``(M, N+1, W)`` for images ``(M, 3, H, W)``."""
@@ -266,7 +263,7 @@ class VisionTransformer(nn.Module):
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T*n, H, W) -> (B, D)`` pooled side features."""
         B, C, _, H, W = video.shape
-        T, n = self.num_frames, self.num_local_frames
+        T, n = self.num_segments, self.num_local_frames
         centre = [t * n + n // 2 for t in range(T)]
 
         side = self.side_pre_bn3d(self.side_conv1(video[:, :, centre]))
@@ -300,7 +297,7 @@ class AuthorsTDSCLIP(nn.Module):
 
     Args:
         width, layers, heads, patch_size, img_size: The CLIP tower.
-        num_frames: ``T``.
+        num_segments: ``T``.
         num_local_frames: ``n``, frames per window.
         side_width: ``D``; the side attention has ``max(D // 64, 1)`` heads.
         num_classes: Classifier outputs.
@@ -316,7 +313,7 @@ class AuthorsTDSCLIP(nn.Module):
         heads: int = 12,
         patch_size: int = 16,
         img_size: int = 224,
-        num_frames: int = 8,
+        num_segments: int = 8,
         num_local_frames: int = 5,
         side_width: int = 320,
         num_classes: int = 174,
@@ -333,7 +330,7 @@ class AuthorsTDSCLIP(nn.Module):
             heads,
             patch_size,
             img_size,
-            num_frames,
+            num_segments,
             num_local_frames,
             side_width,
             use_td,

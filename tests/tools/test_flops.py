@@ -49,7 +49,7 @@ def clip_macs(T, p, grid, W, L):
 
 
 def tiny_recognizer_macs(T, n, p, grid, W, L, D, K, r=16):
-    """Multiply-accumulates of matmuls and convs of one view, written out from the spec."""
+    """Multiply-accumulates of matmuls and convs of one view, written out from docs/model.md."""
     N = grid * grid
     stem = T * N * D * 3 * 3 * p * p
     sme = T * N * D * 3 * (n - 1) * 3 * p * p

@@ -29,11 +29,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 
-CLIP_MEAN = [122.770938, 116.7460125, 104.09373615]
-CLIP_STD = [68.5005327, 66.6321579, 70.32316305]
+from mmaction_tdsclip.constants import CLIP_MEAN, CLIP_STD
 
 # name: (backbone arch, side width, T, n, use_td/use_sme, the papers' GFLOPs per view,
-#        trainable params without fc in M from the spec)
+#        trainable params without fc in M, docs/model.md section 8)
 MODELS_TABLE: Dict[str, Tuple[str, int, int, int, bool, float, float]] = {
     'TDS-CLIP B/16 8f': ('ViT-B/16', 320, 8, 5, True, 180.6, 24.17),
     'TDS-CLIP B/16 16f': ('ViT-B/16', 320, 16, 5, True, 361.1, 24.17),
@@ -48,7 +47,7 @@ NORM_OPS = ('aten::batch_norm', 'aten::group_norm', 'aten::layer_norm', 'aten::i
 def recognizer_config(
     arch,
     side_dim: int,
-    num_frames: int,
+    num_segments: int,
     num_local_frames: int,
     tds: bool,
     img_size: Optional[int] = None,
@@ -60,7 +59,7 @@ def recognizer_config(
         backbone=dict(type='FrozenCLIPViT', arch=arch, img_size=img_size, use_sdpa=False),
         neck=dict(
             type='TDSSideNetwork',
-            num_frames=num_frames,
+            num_segments=num_segments,
             num_local_frames=num_local_frames,
             side_dim=side_dim,
             use_td=tds,

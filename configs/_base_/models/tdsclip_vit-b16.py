@@ -1,6 +1,6 @@
-# TDS-CLIP with a frozen CLIP ViT-B/16 (spec sections 2-7): side width 320
+# TDS-CLIP with a frozen CLIP ViT-B/16 (docs/model.md sections 2-7): side width 320
 # (5 heads), T = 8 segments of n = 5 frames. Dataset configs set
-# cls_head.num_classes (and neck.num_frames for other T).
+# cls_head.num_classes (and neck.num_segments for other T).
 #
 # The CLIP weights are loaded when the model is built: put OpenAI's
 # ViT-B-16.pt (https://openaipublic.azureedge.net/clip/models/
@@ -16,7 +16,7 @@ model = dict(
     ),
     neck=dict(
         type='TDSSideNetwork',
-        num_frames=8,
+        num_segments=8,
         num_local_frames=5,
         side_dim=320,
         alpha=1.0,
@@ -24,7 +24,7 @@ model = dict(
         use_td=True,
         use_sme=True,
         td_mode='pool',
-        td_pool_kernel=3,
+        td_kernel_size=3,
     ),
     cls_head=dict(
         type='TDSHead',

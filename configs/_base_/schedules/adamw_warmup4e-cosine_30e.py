@@ -1,4 +1,4 @@
-# TDS-CLIP optimisation (spec section 9): AdamW (0.9, 0.999), eps 1e-8, weight
+# TDS-CLIP optimisation (docs/model.md section 9): AdamW (0.9, 0.999), eps 1e-8, weight
 # decay 0.15 on every trainable parameter, norms and biases included (no
 # paramwise_cfg: the default constructor gives each parameter the optimizer's
 # weight decay; the frozen CLIP tower gets no gradient, so AdamW never touches

@@ -14,7 +14,7 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from PIL import Image
 
-# CLIP's RGB mean (spec section 1) as 8-bit values, used to fill the borders
+# CLIP's RGB mean (docs/model.md section 1) as 8-bit values, used to fill the borders
 # that geometric RandAugment ops expose.
 CLIP_MEAN_UINT8 = (123, 117, 104)
 
@@ -67,7 +67,14 @@ class ClipRandAugment(BaseTransform):
         self._timm = rand_augment_transform(config_str, dict(hparams))
 
     def _draw_plan(self) -> List[Tuple]:
-        """``(aug_fn, level_args, kwargs)`` of the ops applied to this clip."""
+        """The ops applied to this clip, drawn once for all its frames.
+
+        Returns:
+            One ``(aug_fn, level_args, kwargs, name, magnitude)`` per op that
+            fires: the timm op function and the arguments to call it with
+            (``aug_fn(image, *level_args, **kwargs)``), and the op's name and
+            drawn magnitude for ``results['rand_augment_ops']``.
+        """
         from timm.data.auto_augment import _LEVEL_DENOM
 
         ops = self._timm.ops

@@ -1,6 +1,6 @@
 """Frame sampling of TDS-CLIP: T segments, each a window of n frames.
 
-Spec section 1. The T segment offsets follow the authors' protocols for
+``docs/model.md`` section 1. The T segment offsets follow the authors' protocols for
 Something-Something (``protocol='sth'``) and Kinetics
 (``protocol='kinetics'``); each offset ``o`` is then expanded into the window
 ``clamp(o - n//2 .. o + n//2, 0, L_v - 1)`` of consecutive raw frames.
@@ -12,6 +12,7 @@ import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
+from ...window_layout import WindowLayout
 from ..bad_samples import handle_bad_sample
 
 
@@ -72,14 +73,7 @@ class SampleTDSFrames(BaseTransform):
         protocol: str = 'sth',
         test_mode: bool = False,
     ) -> None:
-        if num_segments < 1:
-            raise ValueError(f'num_segments must be >= 1, got {num_segments}')
-        if num_local_frames < 1 or num_local_frames % 2 == 0:
-            raise ValueError(
-                'num_local_frames must be a positive odd number '
-                f'(a window centred on the frame), got '
-                f'{num_local_frames}'
-            )
+        self.layout = WindowLayout(num_segments, num_local_frames)
         if num_clips < 1:
             raise ValueError(f'num_clips must be >= 1, got {num_clips}')
         if not test_mode and num_clips != 1:
@@ -136,9 +130,7 @@ class SampleTDSFrames(BaseTransform):
 
     def expand_windows(self, offsets: np.ndarray, num_frames: int) -> np.ndarray:
         """``(..., T)`` offsets -> ``(..., T, n)`` clamped window indices."""
-        half = self.num_local_frames // 2
-        steps = np.arange(-half, half + 1)
-        return np.clip(offsets[..., None] + steps, 0, num_frames - 1)
+        return self.layout.window_indices(offsets, num_frames)
 
     def transform(self, results: Dict) -> Optional[Dict]:
         num_frames = int(results['total_frames'])
@@ -151,7 +143,7 @@ class SampleTDSFrames(BaseTransform):
         windows = self.expand_windows(self.sample_offsets(num_frames), num_frames)
         frame_inds = windows.reshape(-1) + results.get('start_index', 0)
         results['frame_inds'] = frame_inds.astype(np.int32)
-        results['clip_len'] = self.num_segments * self.num_local_frames
+        results['clip_len'] = self.layout.frames_per_view
         results['frame_interval'] = 1
         results['num_clips'] = self.num_clips
         results['num_segments'] = self.num_segments

@@ -1,4 +1,6 @@
-"""The SME-Adapter (Side Motion Enhancement) of TDS-CLIP, spec section 3."""
+"""The SME-Adapter (Side Motion Enhancement) of TDS-CLIP (``docs/model.md`` section 3)."""
+
+from typing import Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -26,13 +28,18 @@ class SMEAdapter(nn.Module):
 
     The ``n - 1`` differences of consecutive frames in each window are
     stacked on channels and embedded like the appearance stem:
-    ``Conv3d(kernel (3, p, p), stride (1, p, p), padding 1) -> BatchNorm3d``.
+    ``Conv3d(kernel_size, stride, padding) -> BatchNorm3d``. The defaults
+    are TDS-CLIP's: kernel ``(3, p, p)``, stride ``(1, p, p)``, padding
+    ``(1, 1, 1)``, giving ``(B, D, T, H/p, W/p)``.
 
     Args:
         out_channels: Embedding width ``D``.
         num_local_frames: Window size ``n`` (>= 2).
-        patch_size: Spatial kernel and stride ``p``.
+        patch_size: ``p``, the default spatial kernel and stride.
         in_channels: Channels per frame (3 for RGB).
+        kernel_size: ``(t, k, k)`` conv kernel; ``(3, p, p)`` when None.
+        stride: Conv stride; ``(1, p, p)`` when None.
+        padding: Conv padding; ``(1, 1, 1)`` when None.
     """
 
     def __init__(
@@ -41,28 +48,32 @@ class SMEAdapter(nn.Module):
         num_local_frames: int = 5,
         patch_size: int = 16,
         in_channels: int = 3,
+        kernel_size: Optional[Tuple[int, int, int]] = None,
+        stride: Optional[Tuple[int, int, int]] = None,
+        padding: Optional[Tuple[int, int, int]] = None,
     ) -> None:
         super().__init__()
         if num_local_frames < 2:
             raise ValueError(
-                'SMEAdapter needs num_local_frames >= 2 (one frame has no motion); '
+                f'{type(self).__name__} needs num_local_frames >= 2 (one frame has no motion); '
                 'disable it with use_sme=False instead.'
             )
         self.num_local_frames = num_local_frames
+        p = patch_size
         self.conv = nn.Conv3d(
             (num_local_frames - 1) * in_channels,
             out_channels,
-            (3, patch_size, patch_size),
-            stride=(1, patch_size, patch_size),
-            padding=(1, 1, 1),
+            tuple(kernel_size) if kernel_size is not None else (3, p, p),
+            stride=tuple(stride) if stride is not None else (1, p, p),
+            padding=tuple(padding) if padding is not None else (1, 1, 1),
         )
         self.bn = nn.BatchNorm3d(out_channels)
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, n, H, W) -> (B, D, T, H/p, W/p)``."""
-        if frames.shape[3] != self.num_local_frames:
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, n, H, W) -> (B, D, T', H', W')`` (``(B, D, T, H/p, W/p)`` by default)."""
+        if windows.shape[3] != self.num_local_frames:
             raise ValueError(
-                f'SMEAdapter expects windows of {self.num_local_frames} frames, got '
-                f'{frames.shape[3]} (input layout (B, C, T, n, H, W)).'
+                f'{type(self).__name__} expects windows of {self.num_local_frames} frames, got '
+                f'{windows.shape[3]} (input layout (B, C, T, n, H, W)).'
             )
-        return self.bn(self.conv(local_frame_differences(frames)))
+        return self.bn(self.conv(local_frame_differences(windows)))

@@ -1,4 +1,4 @@
-"""The TD-Adapter (Temporal Difference) of TDS-CLIP, spec section 4."""
+"""The TD-Adapter (Temporal Difference) of TDS-CLIP (``docs/model.md`` section 4)."""
 
 import torch
 import torch.nn as nn

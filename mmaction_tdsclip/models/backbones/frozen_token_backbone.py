@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
-PRECISION_DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+from ...constants import PRECISION_DTYPES
 
 
 class FrozenTokenBackbone(BaseModule):

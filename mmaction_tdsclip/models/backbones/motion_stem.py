@@ -7,7 +7,8 @@ import torch.nn as nn
 from mmaction.registry import MODELS
 from mmengine.model import BaseModule
 
-from ..adapters import local_frame_differences
+from ...window_layout import WindowLayout
+from ..adapters import SMEAdapter
 
 
 class _StopForward(Exception):
@@ -15,15 +16,13 @@ class _StopForward(Exception):
 
 
 @MODELS.register_module()
-class SMEStem(nn.Module):
-    """SME-Adapter with a configurable stride: embeds the frame differences inside each local window.
+class SMEStem(SMEAdapter):
+    """The SME-Adapter with a stem's stride: embeds the frame differences inside each local window.
 
-    The ``n - 1`` differences of consecutive frames in each window are
-    stacked on channels, then ``Conv3d(kernel (3, k, k), stride (t, s, s),
-    padding (1, (k-1)//2, (k-1)//2)) -> BatchNorm3d``. The default
-    ``k = 2s - 1`` gives ``ceil(H / s)`` positions, the size most stems
-    produce (TDS-CLIP's own SME-Adapter is the ``k = s = p``, padding 1
-    case, :class:`SMEAdapter`).
+    :class:`SMEAdapter` with kernel ``(3, k, k)``, stride ``(t, s, s)`` and
+    padding ``(1, (k-1)//2, (k-1)//2)``. The default ``k = 2s - 1`` gives
+    ``ceil(H / s)`` positions, the size most stems produce (TDS-CLIP's own
+    SME-Adapter is the ``k = s = p``, padding 1 case).
 
     Args:
         out_channels: Output width (the stem's).
@@ -46,34 +45,22 @@ class SMEStem(nn.Module):
         in_channels: int = 3,
         zero_init: bool = False,
     ) -> None:
-        super().__init__()
-        if num_local_frames < 2:
-            raise ValueError('SMEStem needs num_local_frames >= 2: one frame has no motion.')
         k = 2 * spatial_stride - 1 if kernel_size is None else kernel_size
-        self.num_local_frames = num_local_frames
-        self.zero_init = zero_init
-        self.conv = nn.Conv3d(
-            (num_local_frames - 1) * in_channels,
+        super().__init__(
             out_channels,
-            (3, k, k),
+            num_local_frames,
+            in_channels=in_channels,
+            kernel_size=(3, k, k),
             stride=(temporal_stride, spatial_stride, spatial_stride),
             padding=(1, (k - 1) // 2, (k - 1) // 2),
         )
-        self.bn = nn.BatchNorm3d(out_channels)
+        self.zero_init = zero_init
         self.init_weights()
 
     def init_weights(self) -> None:
         if self.zero_init:
             nn.init.zeros_(self.bn.weight)
             nn.init.zeros_(self.bn.bias)
-
-    def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, n, H, W) -> (B, D, T/t, ceil(H/s), ceil(W/s))``."""
-        if windows.shape[3] != self.num_local_frames:
-            raise ValueError(
-                f'SMEStem expects windows of {self.num_local_frames} frames, got {windows.shape[3]}.'
-            )
-        return self.bn(self.conv(local_frame_differences(windows)))
 
 
 @MODELS.register_module()
@@ -129,7 +116,8 @@ class MotionStemBackbone(BaseModule):
                 f'names look like {[n for n in modules if n][:12]}.'
             )
         self.after = after
-        self.num_local_frames = num_local_frames
+        # T is read from each input's length: the stock backbone takes any number of segments.
+        self.layout = WindowLayout(None, num_local_frames)
         self.beta = beta
         channels, strides = self._probe_stem(modules[after], tuple(probe_shape))
         self.sme = SMEStem(
@@ -142,6 +130,10 @@ class MotionStemBackbone(BaseModule):
         )
         self._motion: Optional[torch.Tensor] = None
         modules[after].register_forward_hook(self._add_motion)
+
+    @property
+    def num_local_frames(self) -> int:
+        return self.layout.num_local_frames
 
     def _probe_stem(
         self, stem: nn.Module, shape: Tuple[int, int, int]
@@ -198,16 +190,9 @@ class MotionStemBackbone(BaseModule):
         Returns:
             Whatever the backbone returns for ``(B, C, T, H, W)``.
         """
-        B, C, L, H, W = x.shape
-        n = self.num_local_frames
-        if L % n:
-            raise ValueError(
-                f'MotionStemBackbone expects T*n frames with n={n}, got {L}; sample with '
-                f'SampleTDSFrames(num_local_frames={n}).'
-            )
-        windows = x.reshape(B, C, L // n, n, H, W)
+        windows = self.layout.split(x)  # (B, C, T, n, H, W)
         self._motion = self.sme(windows)
         try:
-            return self.backbone(windows[:, :, :, n // 2])
+            return self.backbone(windows[:, :, :, self.layout.centre])
         finally:
             self._motion = None

@@ -1,4 +1,4 @@
-"""Classification head of TDS-CLIP, spec section 5."""
+"""Classification head of TDS-CLIP (``docs/model.md`` section 5)."""
 
 from typing import Dict, Optional
 

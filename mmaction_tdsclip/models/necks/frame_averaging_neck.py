@@ -5,11 +5,12 @@ from typing import Optional, Sequence, Tuple
 import torch
 import torch.nn as nn
 from mmaction.registry import MODELS
-from mmengine.model import BaseModule
+
+from .base_side_neck import BaseSideNeck
 
 
 @MODELS.register_module()
-class FrameAveragingNeck(BaseModule):
+class FrameAveragingNeck(BaseSideNeck):
     """Per-frame features of the last frozen layer, no temporal modelling.
 
     Each centre frame's tokens are averaged, passed through a trainable
@@ -18,7 +19,7 @@ class FrameAveragingNeck(BaseModule):
     time reversal get the same score by construction.
 
     Args:
-        num_frames: ``T``.
+        num_segments: ``T``.
         num_local_frames: ``n`` (the neighbours are ignored).
         side_dim: Feature width ``D``.
         in_channels, num_layers, patch_size, grid_size: Backbone geometry,
@@ -27,7 +28,7 @@ class FrameAveragingNeck(BaseModule):
 
     def __init__(
         self,
-        num_frames: int = 8,
+        num_segments: int = 8,
         num_local_frames: int = 1,
         side_dim: int = 320,
         in_channels: Optional[int] = None,
@@ -36,27 +37,21 @@ class FrameAveragingNeck(BaseModule):
         grid_size: Optional[Tuple[int, int]] = None,
         init_cfg: Optional[dict] = None,
     ) -> None:
-        super().__init__(init_cfg=init_cfg)
-        self.num_frames = num_frames
-        self.num_local_frames = num_local_frames
-        self.side_dim = side_dim
-        self.patch_size = patch_size
-        self.grid_size = tuple(grid_size)
-        self.side_layers = [num_layers - 1]
+        super().__init__(
+            num_segments,
+            num_local_frames,
+            side_dim,
+            [num_layers - 1],
+            patch_size,
+            grid_size,
+            init_cfg=init_cfg,
+        )
         self.proj = nn.Sequential(
             nn.LayerNorm(in_channels), nn.Linear(in_channels, side_dim), nn.GELU()
         )
 
-    def check_input(self, frames: torch.Tensor) -> None:
-        expected = self.num_frames * self.num_local_frames
-        if frames.dim() != 5 or frames.shape[2] != expected:
-            raise ValueError(
-                f'FrameAveragingNeck expects (B, 3, {expected}, H, W) clips, got '
-                f'{tuple(frames.shape)}.'
-            )
-
     def forward(self, frames: torch.Tensor, clip_features: Sequence[torch.Tensor]) -> torch.Tensor:
         """``(B, 3, T*n, H, W)``, ``[(B*T, N+1, W)] -> (B, D, T, 1, 1)``."""
         tokens = clip_features[-1].to(self.proj[0].weight.dtype).mean(dim=1)
-        x = self.proj(tokens).reshape(frames.shape[0], self.num_frames, self.side_dim)
+        x = self.proj(tokens).reshape(frames.shape[0], self.num_segments, self.side_dim)
         return x.transpose(1, 2)[..., None, None]

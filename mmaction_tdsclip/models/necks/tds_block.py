@@ -1,4 +1,4 @@
-"""One block of the TDS side network, spec section 4."""
+"""One block of the TDS side network (``docs/model.md`` section 4)."""
 
 from contextlib import contextmanager
 from typing import Dict, Iterator, Optional, Tuple
@@ -8,15 +8,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmaction.registry import MODELS
 
+from ...constants import HEAD_WIDTH
 from ..adapters import TDAdapter
 from ..layers import PackedMultiheadAttention, batch_norm_last_dim, gelu_linear
 
 
-def tokens_to_video(x: torch.Tensor, num_frames: int, grid_size: Tuple[int, int]) -> torch.Tensor:
+def tokens_to_video(x: torch.Tensor, num_segments: int, grid_size: Tuple[int, int]) -> torch.Tensor:
     """``(B*T, h*w, D) -> (B, D, T, h, w)``."""
     BT, N, D = x.shape
     h, w = grid_size
-    return x.reshape(BT // num_frames, num_frames, h, w, D).permute(0, 4, 1, 2, 3)
+    return x.reshape(BT // num_segments, num_segments, h, w, D).permute(0, 4, 1, 2, 3)
 
 
 def video_to_tokens(x: torch.Tensor) -> torch.Tensor:
@@ -25,7 +26,7 @@ def video_to_tokens(x: torch.Tensor) -> torch.Tensor:
     return x.permute(0, 2, 3, 4, 1).reshape(B * T, h * w, D)
 
 
-def shift_class_tokens(cls: torch.Tensor, num_frames: int) -> torch.Tensor:
+def shift_class_tokens(cls: torch.Tensor, num_segments: int) -> torch.Tensor:
     """Shift class tokens across time: half the channels from ``t+1``, half from ``t-1``.
 
     Args:
@@ -37,7 +38,7 @@ def shift_class_tokens(cls: torch.Tensor, num_frames: int) -> torch.Tensor:
         neighbour does not exist.
     """
     BT, _, D = cls.shape
-    c = cls.reshape(BT // num_frames, num_frames, D)
+    c = cls.reshape(BT // num_segments, num_segments, D)
     half = D // 2
     zero = c.new_zeros(c.shape[0], 1, D)
     from_next = torch.cat([c[:, 1:, :half], zero[..., :half]], dim=1)
@@ -80,7 +81,7 @@ class TDSBlock(nn.Module):
 
     Args:
         embed_dims: Side width ``D``.
-        num_frames: ``T``.
+        num_segments: ``T``.
         grid_size: Patch grid ``(h, w)``.
         num_heads: Attention heads; ``D // 64`` when None.
         td_adapter: Config of the :class:`TDAdapter` (``reduction``, ``mode``,
@@ -96,7 +97,7 @@ class TDSBlock(nn.Module):
     def __init__(
         self,
         embed_dims: int,
-        num_frames: int,
+        num_segments: int,
         grid_size: Tuple[int, int],
         num_heads: Optional[int] = None,
         td_adapter: Optional[Dict] = None,
@@ -105,7 +106,7 @@ class TDSBlock(nn.Module):
     ) -> None:
         super().__init__()
         D = embed_dims
-        self.num_frames = num_frames
+        self.num_segments = num_segments
         self.grid_size = tuple(grid_size)
         self.bn_1 = nn.BatchNorm3d(D)
         self.conv = nn.Sequential(
@@ -115,26 +116,27 @@ class TDSBlock(nn.Module):
         )
         self.td_adapter = TDAdapter(D, **td_adapter) if td_adapter is not None else None
         self.ln_1 = nn.LayerNorm(D)
-        self.attn = PackedMultiheadAttention(D, num_heads or D // 64, use_sdpa)
+        self.attn = PackedMultiheadAttention(D, num_heads or D // HEAD_WIDTH, use_sdpa)
         self.bn_2 = nn.BatchNorm3d(D)
         self.mlp = SideMLP(D)
         self.memory_efficient = memory_efficient
         self._init_weights()
 
     def _init_weights(self) -> None:
+        """The released init (``docs/model.md`` section 6).
+
+        Normal weights for the attention and MLP projections, zero attention
+        biases. The MLP biases keep ``nn.Linear``'s default uniform init: the
+        released init touches the MLP weights only.
+        """
         D = self.bn_1.num_features
         proj_std = D**-0.5 * 24**-0.5  # 24 = 2 x 12 for every backbone depth, as released
         nn.init.normal_(self.attn.in_proj_weight, std=D**-0.5)
         nn.init.normal_(self.attn.out_proj.weight, std=proj_std)
         nn.init.normal_(self.mlp.fc1.weight, std=(2 * D) ** -0.5)
         nn.init.normal_(self.mlp.fc2.weight, std=proj_std)
-        for bias in (
-            self.attn.in_proj_bias,
-            self.attn.out_proj.bias,
-            self.mlp.fc1.bias,
-            self.mlp.fc2.bias,
-        ):
-            nn.init.zeros_(bias)
+        nn.init.zeros_(self.attn.in_proj_bias)
+        nn.init.zeros_(self.attn.out_proj.bias)
 
     def forward(self, x: torch.Tensor, cls: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Update the side tokens.
@@ -149,7 +151,7 @@ class TDSBlock(nn.Module):
         """
         if self.memory_efficient:
             return self._forward_lean(x, cls, pos)
-        T, grid = self.num_frames, self.grid_size
+        T, grid = self.num_segments, self.grid_size
         t = self.conv(self.bn_1(tokens_to_video(x, T, grid)))
         if self.td_adapter is not None:
             t = self.td_adapter(t)
@@ -166,7 +168,8 @@ class TDSBlock(nn.Module):
         BT, N, D = x.shape
         conv0, dwconv, conv2 = self.conv
         h = F.linear(batch_norm_last_dim(self.bn_1, x), conv0.weight.reshape(D, D), conv0.bias)
-        h = F.pad(h.reshape(BT // self.num_frames, self.num_frames, N, D), (0, 0, 0, 0, 1, 1))
+        T = self.num_segments
+        h = F.pad(h.reshape(BT // T, T, N, D), (0, 0, 0, 0, 1, 1))
         w = dwconv.weight.reshape(D, 3)
         h = h[:, :-2] * w[:, 0] + h[:, 1:-1] * w[:, 1] + h[:, 2:] * w[:, 2] + dwconv.bias
         t = F.linear(h, conv2.weight.reshape(D, D), conv2.bias)
@@ -175,7 +178,7 @@ class TDSBlock(nn.Module):
     def _forward_lean(self, x: torch.Tensor, cls: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         N = x.shape[1]
         x = x + self._temporal_tokens(x).reshape(x.shape)
-        u = self.ln_1(torch.cat([shift_class_tokens(cls, self.num_frames), x + pos], dim=1))
+        u = self.ln_1(torch.cat([shift_class_tokens(cls, self.num_segments), x + pos], dim=1))
         x = x + self.attn.forward_suffix_queries(u, N)
         h = self.mlp.fc1(batch_norm_last_dim(self.bn_2, x))
         return x + gelu_linear(h, self.mlp.fc2.weight, self.mlp.fc2.bias)

@@ -1,21 +1,22 @@
 """The TDS side network (neck): stem + SME-Adapter, then one TDS block per frozen layer."""
 
 from contextlib import nullcontext
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmaction.registry import MODELS
-from mmengine.model import BaseModule
 from torch.utils.checkpoint import checkpoint
 
+from ...constants import HEAD_WIDTH, PRECISION_DTYPES
 from ..adapters import SMEAdapter
+from .base_side_neck import BaseSideNeck
 from .side_projection import SideProjection
 from .tds_block import TDSBlock, frozen_batchnorm_stats, video_to_tokens
 
 
 @MODELS.register_module()
-class TDSSideNetwork(BaseModule):
+class TDSSideNetwork(BaseSideNeck):
     """TDS-CLIP's trainable side network.
 
     It sees every frame of each local window (the frozen backbone sees only
@@ -23,17 +24,20 @@ class TDSSideNetwork(BaseModule):
     frozen layer.
 
     Args:
-        num_frames: ``T``, segments per clip.
+        num_segments: ``T``, segments per view.
         num_local_frames: ``n``, consecutive frames per segment (odd). With
             ``n = 1`` the SME-Adapter has nothing to see and is off.
         side_dim: Side width ``D``; must be a multiple of 64 (heads are 64
-            wide) unless ``num_heads`` is given.
+            wide, :data:`~mmaction_tdsclip.constants.HEAD_WIDTH`) unless
+            ``num_heads`` is given.
         alpha: Weight of the appearance stem in the side input.
         beta: Weight of the SME-Adapter (0.5 in the released code).
         use_td: Put TD-Adapters in the blocks (see ``td_layers``).
         use_sme: Add the SME-Adapter to the stem.
         td_mode: ``'pool'``, ``'conv'`` or ``'direct'`` (see :class:`TDAdapter`).
-        td_pool_kernel: Temporal kernel of the TD reference (3, 5, 7).
+        td_kernel_size: Temporal extent of the TD reference: the max pool's
+            kernel (``'pool'``) or the learned depthwise conv's (``'conv'``);
+            3, 5 or 7 in the paper's ablation. Unused by ``'direct'``.
         td_reduction: TD bottleneck reduction ``r``.
         td_layers: Frozen-layer indices whose side block gets a TD-Adapter;
             all side blocks when None.
@@ -53,12 +57,13 @@ class TDSSideNetwork(BaseModule):
             precision to the caller (for example ``AmpOptimWrapper``).
         use_sdpa: Fused attention kernels in the side blocks.
         with_cp: Non-reentrant activation checkpointing of every side block.
-        init_cfg: OpenMMLab init config; the spec's init is applied at build.
+        init_cfg: OpenMMLab init config; the released code's init
+            (``docs/model.md`` section 6) is applied at build.
     """
 
     def __init__(
         self,
-        num_frames: int = 8,
+        num_segments: int = 8,
         num_local_frames: int = 5,
         side_dim: int = 320,
         alpha: float = 1.0,
@@ -66,7 +71,7 @@ class TDSSideNetwork(BaseModule):
         use_td: bool = True,
         use_sme: bool = True,
         td_mode: str = 'pool',
-        td_pool_kernel: int = 3,
+        td_kernel_size: int = 3,
         td_reduction: int = 16,
         td_layers: Optional[Sequence[int]] = None,
         layer_interval: int = 1,
@@ -81,7 +86,6 @@ class TDSSideNetwork(BaseModule):
         with_cp: bool = False,
         init_cfg: Optional[dict] = None,
     ) -> None:
-        super().__init__(init_cfg=init_cfg)
         for name, value in dict(
             in_channels=in_channels,
             num_layers=num_layers,
@@ -93,32 +97,31 @@ class TDSSideNetwork(BaseModule):
                     f'TDSSideNetwork needs {name}; TDSCLIPRecognizer fills it in from the '
                     'backbone, set it yourself when building the neck alone.'
                 )
-        if num_local_frames < 1 or num_local_frames % 2 == 0:
+        if num_heads is None and side_dim % HEAD_WIDTH:
+            lower = max(HEAD_WIDTH, side_dim // HEAD_WIDTH * HEAD_WIDTH)
             raise ValueError(
-                f'num_local_frames must be odd (the window is centred on the sampled '
-                f'frame), got {num_local_frames}.'
-            )
-        if num_heads is None and side_dim % 64:
-            raise ValueError(
-                f'side_dim={side_dim} does not split into 64-wide attention heads; use a '
-                f'multiple of 64 (e.g. {max(64, side_dim // 64 * 64)}) or set num_heads.'
+                f'side_dim={side_dim} does not split into {HEAD_WIDTH}-wide attention heads; use '
+                f'a multiple of {HEAD_WIDTH} (e.g. {lower}) or set num_heads.'
             )
         if layer_interval < 1 or layer_interval > num_layers:
             raise ValueError(f'layer_interval must be in [1, {num_layers}], got {layer_interval}.')
-        self.num_frames = num_frames
-        self.num_local_frames = num_local_frames
-        self.side_dim = side_dim
+        if side_precision not in PRECISION_DTYPES:
+            raise ValueError(
+                f'side_precision={side_precision!r} is not one of {tuple(PRECISION_DTYPES)}.'
+            )
+        super().__init__(
+            num_segments,
+            num_local_frames,
+            side_dim,
+            range(layer_interval - 1, num_layers, layer_interval),
+            patch_size,
+            grid_size,
+            init_cfg=init_cfg,
+        )
         self.alpha = alpha
         self.beta = beta
-        self.patch_size = patch_size
-        self.grid_size = tuple(grid_size)
         self.with_cp = with_cp
-        if side_precision not in ('fp32', 'bf16', 'fp16'):
-            raise ValueError(
-                f"side_precision={side_precision!r} is not one of ('fp32', 'bf16', 'fp16')."
-            )
         self.side_precision = side_precision
-        self.side_layers: List[int] = list(range(layer_interval - 1, num_layers, layer_interval))
         td_layers = self.side_layers if td_layers is None else list(td_layers)
         bad = sorted(set(td_layers) - set(self.side_layers))
         if bad:
@@ -137,12 +140,12 @@ class TDSSideNetwork(BaseModule):
         )
         self.pos_embed = nn.Parameter(torch.empty(self.grid_size[0] * self.grid_size[1], D))
         nn.init.normal_(self.pos_embed, std=0.01)
-        td_cfg = dict(reduction=td_reduction, mode=td_mode, kernel_size=td_pool_kernel)
+        td_cfg = dict(reduction=td_reduction, mode=td_mode, kernel_size=td_kernel_size)
         self.blocks = nn.ModuleList(
             [
                 TDSBlock(
                     D,
-                    num_frames,
+                    num_segments,
                     self.grid_size,
                     num_heads,
                     td_cfg if use_td and layer in td_layers else None,
@@ -154,24 +157,6 @@ class TDSSideNetwork(BaseModule):
         )
         self.post_norm = nn.BatchNorm3d(D)
 
-    def check_input(self, frames: torch.Tensor) -> None:
-        """Raise a clear error when a clip does not fit the configured geometry."""
-        expected = self.num_frames * self.num_local_frames
-        if frames.dim() != 5 or frames.shape[1] != 3 or frames.shape[2] != expected:
-            raise ValueError(
-                f'TDS-CLIP expects clips of shape (B, 3, T*n, H, W) with T*n = {self.num_frames}*'
-                f'{self.num_local_frames} = {expected} frames, got {tuple(frames.shape)}. Make the '
-                'sampler produce num_segments x num_local_frames frames matching model.neck.num_frames '
-                'and model.neck.num_local_frames.'
-            )
-        h, w = (s // self.patch_size for s in frames.shape[-2:])
-        if (h, w) != self.grid_size or any(s % self.patch_size for s in frames.shape[-2:]):
-            raise ValueError(
-                f'Input size {tuple(frames.shape[-2:])} does not give the {self.grid_size} '
-                f'patch grid of the backbone (patch {self.patch_size}); crop to '
-                f'{self.grid_size[0] * self.patch_size}x{self.grid_size[1] * self.patch_size}.'
-            )
-
     def embed(self, frames: torch.Tensor) -> torch.Tensor:
         """Side input: ``alpha * stem(centre frames) + beta * SME(windows)``.
 
@@ -181,11 +166,8 @@ class TDSSideNetwork(BaseModule):
         Returns:
             Side tokens ``(B*T, N, D)``.
         """
-        B, C, _, H, W = frames.shape
-        windows = frames.reshape(B, C, self.num_frames, self.num_local_frames, H, W)
-        x = self.alpha * self.stem_norm(
-            self.stem_conv(windows[:, :, :, self.num_local_frames // 2])
-        )
+        windows = self.layout.split(frames)  # (B, C, T, n, H, W)
+        x = self.alpha * self.stem_norm(self.stem_conv(windows[:, :, :, self.layout.centre]))
         if self.sme is not None:
             x = x + self.beta * self.sme(windows)
         return video_to_tokens(x)
@@ -207,22 +189,22 @@ class TDSSideNetwork(BaseModule):
 
         Args:
             frames: Normalised clips ``(B, 3, T*n, H, W)``, segment-major
-                (frame ``j`` of segment ``t`` at index ``t*n + j``).
+                (frame ``j`` of segment ``t`` at index ``t*n + j``), checked
+                by :meth:`check_input` (the recognizer calls it once per
+                forward, before the frozen tower runs).
             clip_features: Frozen tokens of the layers in ``side_layers``,
                 each ``(B*T, N+1, W)`` with the class token first.
 
         Returns:
             Post-normalised side features ``(B, D, T, h, w)``.
         """
-        self.check_input(frames)
         if len(clip_features) != len(self.blocks):
             raise ValueError(
                 f'Got {len(clip_features)} frozen layers for {len(self.blocks)} side blocks.'
             )
         if self.side_precision == 'fp32':
             return self._forward(frames, clip_features)
-        dtype = torch.bfloat16 if self.side_precision == 'bf16' else torch.float16
-        with torch.autocast(frames.device.type, dtype=dtype):
+        with torch.autocast(frames.device.type, dtype=PRECISION_DTYPES[self.side_precision]):
             return self._forward(frames, clip_features).float()
 
     def _forward(self, frames: torch.Tensor, clip_features: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -233,5 +215,5 @@ class TDSSideNetwork(BaseModule):
             x = self._run_block(block, x, z[:, :1])
         B = frames.shape[0]
         h, w = self.grid_size
-        x = x.reshape(B, self.num_frames, h, w, self.side_dim).permute(0, 4, 1, 2, 3)
+        x = x.reshape(B, self.num_segments, h, w, self.side_dim).permute(0, 4, 1, 2, 3)
         return self.post_norm(x)

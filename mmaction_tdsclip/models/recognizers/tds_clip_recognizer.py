@@ -1,6 +1,6 @@
 """The TDS-CLIP recognizer: a frozen CLIP tower, a trainable side network, a head."""
 
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, Union
 
 import torch
 from mmaction.models.recognizers.base import BaseRecognizer
@@ -10,8 +10,10 @@ from mmaction.utils import ConfigType, OptConfigType, SampleList
 from mmengine.config import ConfigDict
 
 from ...weights.strict import StrictLoadMixin
+from ..necks.base_side_neck import BACKBONE_GEOMETRY, BaseSideNeck
 
-BACKBONE_GEOMETRY = ('in_channels', 'num_layers', 'patch_size', 'grid_size')
+STAGES = ('backbone', 'neck', 'head')
+Features = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
 
 
 @MODELS.register_module()
@@ -23,14 +25,16 @@ class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
     ``V`` views (``FormatShape`` orders them crop-major, then clip; the head
     averages over all of them), each holding ``T`` segments of ``n``
     consecutive frames, segment-major (frame ``j`` of segment ``t`` at index
-    ``t*n + j``). Only the centre frame of each window goes through the
-    frozen backbone; the neck sees every frame.
+    ``t*n + j``, see :class:`~mmaction_tdsclip.window_layout.WindowLayout`).
+    Only the centre frame of each window goes through the frozen backbone;
+    the neck sees every frame.
 
     The backbone must expose ``embed_dims``, ``num_layers``, ``patch_size``,
     ``grid_size`` and ``forward(images, out_layers) -> list of (M, N+1, W)``
-    (see :class:`FrozenCLIPViT`); the neck must expose ``num_frames``,
-    ``num_local_frames``, ``side_layers`` and ``forward(frames, features)``.
-    The neck's geometry arguments are filled in from the backbone.
+    (see :class:`FrozenTokenBackbone`); the neck must be a
+    :class:`BaseSideNeck`, whose backbone geometry arguments
+    (``in_channels``, ``num_layers``, ``patch_size``, ``grid_size``) are
+    filled in from the backbone.
 
     With repeated augmentation a sample holds ``V`` training views; each is
     a sample of its own for the loss, with the label of ``gt_label`` (one per
@@ -71,12 +75,7 @@ class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
         )
         self.checkpoint_skip_prefixes = tuple(checkpoint_skip_prefixes)
         neck = ConfigDict(neck)
-        geometry = dict(
-            in_channels=self.backbone.embed_dims,
-            num_layers=self.backbone.num_layers,
-            patch_size=self.backbone.patch_size,
-            grid_size=tuple(self.backbone.grid_size),
-        )
+        geometry = dict(zip(BACKBONE_GEOMETRY, self._backbone_geometry()))
         for key, value in geometry.items():
             given = neck.get(key)
             if given is not None and (tuple(given) if key == 'grid_size' else given) != value:
@@ -86,6 +85,11 @@ class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
                 )
             neck[key] = value
         self.neck = MODELS.build(neck)
+        if not isinstance(self.neck, BaseSideNeck):
+            raise TypeError(
+                f'model.neck is a {type(self.neck).__name__}; TDSCLIPRecognizer needs a side '
+                'network neck derived from BaseSideNeck (e.g. TDSSideNetwork).'
+            )
         if self.with_cls_head and getattr(self.cls_head, 'in_channels', None) not in (
             None,
             self.neck.side_dim,
@@ -95,38 +99,46 @@ class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
                 f'side width model.neck.side_dim={self.neck.side_dim}.'
             )
 
-    @property
-    def frames_per_view(self) -> int:
-        return self.neck.num_frames * self.neck.num_local_frames
+    def _backbone_geometry(self) -> tuple:
+        b = self.backbone
+        return b.embed_dims, b.num_layers, b.patch_size, tuple(b.grid_size)
 
-    def centre_frames(self, frames: torch.Tensor) -> torch.Tensor:
-        """``(M, 3, T*n, H, W) -> (M*T, 3, H, W)``: the frame each window is centred on."""
-        M, C, _, H, W = frames.shape
-        T, n = self.neck.num_frames, self.neck.num_local_frames
-        centre = frames.reshape(M, C, T, n, H, W)[:, :, :, n // 2]
-        return centre.transpose(1, 2).reshape(M * T, C, H, W)
-
-    def _forward_views(self, frames: torch.Tensor) -> torch.Tensor:
+    def _forward_views(self, frames: torch.Tensor, stage: str) -> Features:
+        """One chunk of views ``(M, 3, T*n, H, W)`` up to ``stage``; see :meth:`extract_feat`."""
         self.neck.check_input(frames)
-        features = self.backbone(self.centre_frames(frames), out_layers=self.neck.side_layers)
-        return self.neck(frames, features)
+        tokens = self.backbone(self.neck.centre_frames(frames), out_layers=self.neck.side_layers)
+        if stage == 'backbone':
+            M, T = frames.shape[0], self.neck.num_segments
+            return tuple(t.reshape(M, T, *t.shape[1:]) for t in tokens)
+        feats = self.neck(frames, tokens)
+        return self.cls_head(feats) if stage == 'head' else feats
 
     def extract_feat(
-        self,
-        inputs: torch.Tensor,
-        stage: str = 'neck',
-        data_samples: Optional[SampleList] = None,
-        test_mode: bool = False,
-    ) -> Tuple[torch.Tensor, Dict]:
-        """Features of every view.
+        self, inputs: torch.Tensor, stage: str = 'neck', test_mode: bool = False
+    ) -> Tuple[Features, Dict]:
+        """Features of every view, up to ``stage``.
 
         Args:
             inputs: ``(B, V, 3, T*n, H, W)``.
+            stage: ``'backbone'``: the frozen tower's tokens of each layer
+                the neck reads (``neck.side_layers``), a tuple of
+                ``(B*V, T, N+1, W)`` tensors (class token first, in the
+                backbone's precision); ``'neck'``: the side features
+                ``(B*V, D, T, h, w)``; ``'head'``: the logits
+                ``(B*V, num_classes)``. The model runs only as far as the
+                stage needs.
+            test_mode: Split the views into chunks of
+                ``test_cfg.max_testing_views`` when that is set.
 
         Returns:
-            ``(B*V, D, T, h, w)`` features (logits when ``stage='head'``) and
-            the kwargs for the head.
+            The features, and an empty dict: MMAction2's recognizers return
+            the keyword arguments for the head here, and this one passes
+            none.
         """
+        if stage not in STAGES:
+            raise ValueError(f'stage={stage!r} is not one of {STAGES}.')
+        if stage == 'head' and not self.with_cls_head:
+            raise ValueError("stage='head' needs a model.cls_head.")
         if inputs.dim() != 6:
             raise ValueError(
                 f'TDSCLIPRecognizer expects inputs (B, V, 3, T*n, H, W), got '
@@ -134,14 +146,12 @@ class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
             )
         frames = inputs.flatten(0, 1)
         chunk = (self.test_cfg or {}).get('max_testing_views') if test_mode else None
-        if chunk:
-            feats = torch.cat([self._forward_views(part) for part in frames.split(chunk)])
-        else:
-            feats = self._forward_views(frames)
-        kwargs: Dict = {} if test_mode else dict(loss_aux={})
-        if stage == 'head' and self.with_cls_head:
-            feats = self.cls_head(feats)
-        return feats, kwargs
+        if not chunk:
+            return self._forward_views(frames, stage), {}
+        parts = [self._forward_views(part, stage) for part in frames.split(chunk)]
+        if stage == 'backbone':
+            return tuple(torch.cat(layer) for layer in zip(*parts)), {}
+        return torch.cat(parts), {}
 
     @staticmethod
     def per_view_samples(data_samples: SampleList, num_views: int) -> SampleList:
@@ -166,14 +176,12 @@ class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
 
     def loss(self, inputs: torch.Tensor, data_samples: SampleList, **kwargs) -> Dict:
         """Classification loss over every view; see the class docstring."""
-        feats, loss_kwargs = self.extract_feat(inputs, data_samples=data_samples)
+        feats, _ = self.extract_feat(inputs)
         samples = self.per_view_samples(data_samples, inputs.shape[1])
-        losses = dict(loss_kwargs.get('loss_aux', {}))
-        losses.update(self.cls_head.loss(feats, samples, **kwargs))
-        return losses
+        return self.cls_head.loss(feats, samples, **kwargs)
 
     def predict(self, inputs: torch.Tensor, data_samples: SampleList, **kwargs) -> SampleList:
         """Scores averaged over views (``cls_head.average_clips``)."""
         with torch.inference_mode():
-            feats, predict_kwargs = self.extract_feat(inputs, test_mode=True)
-            return self.cls_head.predict(feats, data_samples, **predict_kwargs)
+            feats, _ = self.extract_feat(inputs, test_mode=True)
+            return self.cls_head.predict(feats, data_samples)

@@ -2,7 +2,6 @@
 
 from .adapter_insertion import (
     LAYOUTS,
-    AdapterInsertedBackbone,
     InsertedAdapter,
     init_identity,
     insert_adapters,
@@ -11,7 +10,6 @@ from .adapter_insertion import (
 
 __all__ = [
     'LAYOUTS',
-    'AdapterInsertedBackbone',
     'InsertedAdapter',
     'init_identity',
     'insert_adapters',

@@ -10,12 +10,11 @@ import copy
 import fnmatch
 import math
 import re
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 from mmaction.registry import MODELS
-from mmengine.model import BaseModule
 
 from ..adapters import TDAdapter
 
@@ -23,8 +22,8 @@ LAYOUTS = ('NCTHW', 'NCHW-frames', 'tokens', 'video-tokens')
 TOKEN_ORDERS = ('tn', 'nt')
 # Attributes that give the output width of common layers, in lookup order.
 _WIDTH_ATTRS = ('out_channels', 'num_features', 'embed_dims', 'out_features')
-# Attributes of stock video backbones that give the number of frames.
-_FRAME_ATTRS = ('num_segments', 'num_frames')
+# Attributes of stock video backbones that give T (TSM's num_segments, TimeSformer's num_frames).
+_SEGMENT_ATTRS = ('num_segments', 'num_frames')
 
 
 def match_module_names(model: nn.Module, pattern: str) -> List[str]:
@@ -64,9 +63,9 @@ def infer_width(module: nn.Module) -> Optional[int]:
     return shape[-1] if shape else None
 
 
-def infer_num_frames(model: nn.Module) -> Optional[int]:
-    """Frames per clip declared by stock video backbones (``num_segments`` / ``num_frames``), or None."""
-    for attr in _FRAME_ATTRS:
+def infer_num_segments(model: nn.Module) -> Optional[int]:
+    """``T`` declared by stock video backbones (``num_segments`` / ``num_frames``), or None."""
+    for attr in _SEGMENT_ATTRS:
         value = getattr(model, attr, None)
         if isinstance(value, int):
             return value
@@ -107,7 +106,7 @@ class InsertedAdapter(nn.Module):
         adapter: A module mapping ``(B, C, T, H, W)`` to the same shape.
         name: The host module's name (for messages).
         layout: One of :data:`LAYOUTS`.
-        num_frames: ``T`` (not needed for ``'NCTHW'``).
+        num_segments: ``T`` (not needed for ``'NCTHW'``).
         num_extra_tokens: ``E`` for token layouts.
         grid_size: ``(h, w)`` for token layouts; a square grid is assumed
             when None.
@@ -120,7 +119,7 @@ class InsertedAdapter(nn.Module):
         adapter: nn.Module,
         name: str,
         layout: str,
-        num_frames: Optional[int] = None,
+        num_segments: Optional[int] = None,
         num_extra_tokens: int = 0,
         grid_size: Optional[Tuple[int, int]] = None,
         token_order: str = 'tn',
@@ -129,9 +128,9 @@ class InsertedAdapter(nn.Module):
         super().__init__()
         if layout not in LAYOUTS:
             raise ValueError(f'Adapter after {name!r}: layout={layout!r} is not one of {LAYOUTS}.')
-        if layout != 'NCTHW' and not num_frames:
+        if layout != 'NCTHW' and not num_segments:
             raise ValueError(
-                f'Adapter after {name!r}: layout {layout!r} needs num_frames (it could not be '
+                f'Adapter after {name!r}: layout {layout!r} needs num_segments (it could not be '
                 'read from the backbone).'
             )
         if token_order not in TOKEN_ORDERS:
@@ -139,7 +138,7 @@ class InsertedAdapter(nn.Module):
         self.adapter = adapter
         self.name = name
         self.layout = layout
-        self.num_frames = num_frames
+        self.num_segments = num_segments
         self.num_extra_tokens = num_extra_tokens
         self.grid_size = tuple(grid_size) if grid_size is not None else None
         self.token_order = token_order
@@ -169,12 +168,12 @@ class InsertedAdapter(nn.Module):
         return side, side
 
     def _clips(self, frames: int) -> int:
-        if frames % self.num_frames:
+        if frames % self.num_segments:
             raise ValueError(
                 f'Adapter after {self.name!r}: {frames} frames in the batch are not a multiple '
-                f'of num_frames={self.num_frames}.'
+                f'of num_segments={self.num_segments}.'
             )
-        return frames // self.num_frames
+        return frames // self.num_segments
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the adapter to the host output ``x`` (in ``layout``); same shape out."""
@@ -183,7 +182,7 @@ class InsertedAdapter(nn.Module):
                 f'Adapter after {self.name!r}: the module returns a {type(x).__name__}, '
                 'not a tensor; insert the adapter after a submodule that returns one.'
             )
-        T, E = self.num_frames, self.num_extra_tokens
+        T, E = self.num_segments, self.num_extra_tokens
         if self.layout == 'NCTHW':
             return self.adapter(x)
         if self.layout == 'NCHW-frames':
@@ -201,7 +200,7 @@ class InsertedAdapter(nn.Module):
         B, L, C = x.shape
         if (L - E) % T:
             raise ValueError(
-                f'Adapter after {self.name!r}: {L - E} tokens are not a multiple of num_frames={T}.'
+                f'Adapter after {self.name!r}: {L - E} tokens are not a multiple of num_segments={T}.'
             )
         h, w = self._grid((L - E) // T)
         if self.token_order == 'tn':
@@ -236,8 +235,8 @@ def insert_adapters(model: nn.Module, adapters: Sequence[Dict]) -> nn.ModuleDict
     - ``after``: a pattern (or list of patterns) of submodule names, see
       :func:`match_module_names`; every match gets its own adapter.
     - ``layout``: see :class:`InsertedAdapter` (default ``'NCTHW'``).
-    - ``num_frames``: ``T``; read from ``model.num_segments`` /
-      ``model.num_frames`` when omitted.
+    - ``num_segments``: ``T``; read from ``model.num_segments`` /
+      ``model.num_frames`` (the stock backbones' names) when omitted.
     - ``num_extra_tokens``, ``grid_size``, ``token_order``: token layouts.
     - ``identity_init``: start as the identity (:func:`init_identity`).
     - the rest is the adapter's config: ``type`` (default ``'TDAdapter'``)
@@ -263,7 +262,7 @@ def insert_adapters(model: nn.Module, adapters: Sequence[Dict]) -> nn.ModuleDict
         patterns = [patterns] if isinstance(patterns, str) else list(patterns)
         hosting = dict(
             layout=spec.pop('layout', 'NCTHW'),
-            num_frames=spec.pop('num_frames', None) or infer_num_frames(model),
+            num_segments=spec.pop('num_segments', None) or infer_num_segments(model),
             num_extra_tokens=spec.pop('num_extra_tokens', 0),
             grid_size=spec.pop('grid_size', None),
             token_order=spec.pop('token_order', 'tn'),
@@ -294,47 +293,3 @@ def insert_adapters(model: nn.Module, adapters: Sequence[Dict]) -> nn.ModuleDict
                 wrapper.handle = modules[name].register_forward_hook(wrapper.hook)
                 inserted[key] = wrapper
     return inserted
-
-
-@MODELS.register_module()
-class AdapterInsertedBackbone(BaseModule):
-    """Any backbone with adapters hooked after named submodules, built from a config alone.
-
-    Example, TD-Adapters after the second conv of every ResNet-TSM block::
-
-        backbone=dict(
-            type='AdapterInsertedBackbone',
-            backbone=dict(type='ResNetTSM', depth=50, num_segments=8),
-            adapters=[dict(after='layer*.*.conv2', layout='NCHW-frames')])
-
-    The wrapper's ``forward`` is the backbone's; the backbone's parameter
-    names are unchanged (they sit under ``backbone.``), the adapters under
-    ``adapters.<host name with '__' for dots>.adapter``.
-
-    Args:
-        backbone: Config of the backbone (any registered module).
-        adapters: Adapter configs, see :func:`insert_adapters`.
-        init_cfg: OpenMMLab init config of the wrapper.
-    """
-
-    def __init__(
-        self,
-        backbone: Dict,
-        adapters: Sequence[Dict],
-        init_cfg: Optional[Union[Dict, List[Dict]]] = None,
-    ) -> None:
-        super().__init__(init_cfg=init_cfg)
-        if not adapters:
-            raise ValueError('AdapterInsertedBackbone needs at least one adapter config.')
-        self.backbone = MODELS.build(backbone)
-        self.adapters = insert_adapters(self.backbone, adapters)
-
-    def init_weights(self) -> None:
-        """Initialise the backbone (its own ``init_weights``, e.g. pretrained), then the adapters."""
-        super().init_weights()
-        for inserted in self.adapters.values():
-            inserted.init_weights()
-
-    def forward(self, *args, **kwargs):
-        """The backbone's forward, with the adapters applied inside it."""
-        return self.backbone(*args, **kwargs)
