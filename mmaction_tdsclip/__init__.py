@@ -1,8 +1,10 @@
 """mmaction-tdsclip: TDS-CLIP (Temporal Difference Side Network) for MMAction2.
 
 Importing this package applies the compatibility shims for the pinned
-OpenMMLab stack and registers every module of the plugin into MMAction2's
-registries (``default_scope='mmaction'``).
+OpenMMLab stack, makes MMEngine read local checkpoints with the plugin's safe
+reader (:func:`mmaction_tdsclip.weights.use_for_mmengine`) and registers
+every module of the plugin into MMAction2's registries
+(``default_scope='mmaction'``).
 """
 
 import mmaction_tdsclip_hook
@@ -10,9 +12,10 @@ import mmaction_tdsclip_hook
 # Before anything imports mmaction: its import of mmcv warns at once.
 mmaction_tdsclip_hook.install()
 
-from . import compat  # noqa: E402
+from . import compat, weights  # noqa: E402
 
 compat.apply_all()
+weights.use_for_mmengine()
 
 from . import datasets, engine, models  # noqa: E402,F401  (registration)
 

@@ -1,3 +1,1 @@
-from .checkpoint import UnsafeCheckpointError, load_checkpoint_safely
-
-__all__ = ['UnsafeCheckpointError', 'load_checkpoint_safely']
+"""Helpers shared by the plugin's modules."""

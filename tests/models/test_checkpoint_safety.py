@@ -13,7 +13,7 @@ from mmengine.runner import load_checkpoint
 from safetensors.torch import save_file
 
 import mmaction_tdsclip  # noqa: F401  (allow-lists mmengine checkpoint types)
-from mmaction_tdsclip.utils import UnsafeCheckpointError, load_checkpoint_safely
+from mmaction_tdsclip.weights import UnsafeCheckpointError, read_checkpoint
 
 
 class CreatesMarker:
@@ -56,7 +56,7 @@ def test_payload_runs_when_loaded_unsafely(malicious_checkpoint):
 def test_our_loader_refuses_malicious_pickle(malicious_checkpoint):
     path, marker = malicious_checkpoint
     with pytest.raises(UnsafeCheckpointError) as info:
-        load_checkpoint_safely(path)
+        read_checkpoint(path)
     message = str(info.value)
     assert 'weights_only=True' in message
     assert 'open' in message
@@ -83,7 +83,7 @@ def test_runner_resume_refuses_malicious_pickle(malicious_checkpoint, tmp_path, 
 
 
 def test_real_checkpoint_loads_with_weights_only(mmengine_checkpoint):
-    ckpt = load_checkpoint_safely(mmengine_checkpoint.path)
+    ckpt = read_checkpoint(mmengine_checkpoint.path)
     assert set(ckpt) >= {'meta', 'state_dict', 'message_hub', 'optimizer', 'param_schedulers'}
     for key, value in mmengine_checkpoint.state_dict.items():
         assert torch.equal(ckpt['state_dict'][key], value), key
@@ -119,7 +119,7 @@ def test_safetensors_files_load(tmp_path, mmengine_checkpoint):
     unnamed = tmp_path / 'weights.bin'
     unnamed.write_bytes(named.read_bytes())
     for path in (named, unnamed):
-        loaded = load_checkpoint_safely(path)
+        loaded = read_checkpoint(path)
         assert set(loaded) == set(tensors)
         for key, value in tensors.items():
             assert torch.equal(loaded[key], value)

@@ -9,10 +9,10 @@ import torch.nn as nn
 
 import mmaction_tdsclip  # noqa: F401
 from mmaction_tdsclip.models import FrozenCLIPViT
-from mmaction_tdsclip.models.backbones.clip_weights import (
+from mmaction_tdsclip.weights import (
     CheckpointFormatError,
+    read_state_dict,
     read_torchscript_state_dict,
-    read_weight_file,
 )
 
 TINY = dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=16)
@@ -213,5 +213,5 @@ def test_code_executing_pickle_is_refused(tmp_path):
     with open(path, 'wb') as f:
         torch.save({'visual.conv1.weight': _Exploit()}, f)
     with pytest.raises(CheckpointFormatError, match='weights_only=True'):
-        read_weight_file(str(path))
+        read_state_dict(str(path))
     assert not marker.exists()

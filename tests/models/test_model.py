@@ -69,7 +69,7 @@ def test_frozen_tower_matches_open_clip_vit_b16(quick_gelu):
     ours = FrozenCLIPViT(
         'ViT-B/16', act_layer='quick_gelu' if quick_gelu else 'gelu', use_sdpa=False
     )
-    from mmaction_tdsclip.models.backbones.clip_weights import load_visual_state_dict
+    from mmaction_tdsclip.weights import load_visual_state_dict
 
     load_visual_state_dict(ours, {'visual.' + k: v for k, v in clip.visual.state_dict().items()})
 

@@ -23,9 +23,9 @@ from reference.authors_tdsclip import AuthorsTDSCLIP, ResidualAttentionBlock, ra
 
 import mmaction_tdsclip  # noqa: F401
 from mmaction_tdsclip.constants import CLIP_MEAN, CLIP_STD
-from mmaction_tdsclip.models.backbones.clip_weights import CheckpointFormatError
 from mmaction_tdsclip.models.backbones.frozen_clip_vit import FrozenCLIPViT
-from mmaction_tdsclip.models.recognizers.official_checkpoint import (
+from mmaction_tdsclip.weights import (
+    CheckpointFormatError,
     config_mismatches,
     convert_official_state_dict,
     infer_official_config,

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import mmaction_tdsclip  # noqa: F401  (registration for the in-process check)
-from mmaction_tdsclip.utils import load_checkpoint_safely
+from mmaction_tdsclip.weights import read_checkpoint
 
 CONFIG = Path(__file__).resolve().parents[1] / 'tiny_configs' / 'tiny_tdsclip_video.py'
 MMACTION_TOOLS = Path(mmaction.__file__).parent / '.mim' / 'tools'
@@ -205,14 +205,14 @@ def test_test_pipeline_makes_six_views(workspace, monkeypatch):
 
 
 def test_mim_train_saves_checkpoint(mim_trained):
-    ckpt = load_checkpoint_safely(mim_trained / 'epoch_1.pth')
+    ckpt = read_checkpoint(mim_trained / 'epoch_1.pth')
     assert ckpt['meta']['epoch'] == 1
     # The whole model is saved, frozen CLIP tower included.
     assert any(k.startswith('backbone.') for k in ckpt['state_dict'])
 
 
 def test_mmaction_dist_train_two_processes(dist_trained):
-    ckpt = load_checkpoint_safely(dist_trained / 'epoch_2.pth')
+    ckpt = read_checkpoint(dist_trained / 'epoch_2.pth')
     assert ckpt['meta']['epoch'] == 2
 
 

@@ -31,10 +31,10 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 import mmaction_tdsclip  # noqa: F401  (start-up hook, compat shims, registration)
-from mmaction_tdsclip.utils import load_checkpoint_safely
+from mmaction_tdsclip.apis import init_tdsclip_recognizer
 
 INPUT_NAME, OUTPUT_NAME = 'clips', 'logits'
 
@@ -52,45 +52,14 @@ class ClipsToLogits(nn.Module):
         return self.recognizer(clips.unsqueeze(1), mode='tensor', stage='head')
 
 
-def build_recognizer(cfg: Config, checkpoint: str) -> nn.Module:
-    """The config's model with every weight from ``checkpoint``, in eval mode."""
-    from mmaction.registry import MODELS
-    from mmengine.registry import init_default_scope
-
-    init_default_scope(cfg.get('default_scope', 'mmaction'))
-    loaded = load_checkpoint_safely(checkpoint)
-    state = loaded.get('state_dict', loaded)
-    state = {k[len('module.') :] if k.startswith('module.') else k: v for k, v in state.items()}
-    backbone = cfg.model.get('backbone')
-    if isinstance(backbone, dict) and 'pretrained' in backbone:
-        backbone.pretrained = None  # the checkpoint holds the tower
-    model = MODELS.build(cfg.model)
-    own = model.state_dict()
-    problems = [f'{k}: missing' for k in own if k not in state]
-    problems += [f'{k}: not in the model' for k in state if k not in own]
-    problems += [
-        f'{k}: {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model'
-        for k, v in state.items()
-        if k in own and tuple(v.shape) != tuple(own[k].shape)
-    ]
-    if problems:
-        more = f' and {len(problems) - 5} more' if len(problems) > 5 else ''
-        raise RuntimeError(
-            f'{checkpoint} does not hold the model of the config: {"; ".join(problems[:5])}'
-            f'{more}. Export needs a checkpoint of this exact model, frozen backbone included '
-            '(as tools/train.py saves).'
-        )
-    model.load_state_dict(state, strict=True)
-    return model.eval()
-
-
 def clip_shape(model: nn.Module, shape: Optional[Sequence[int]]) -> Tuple[int, int, int]:
     """``(frames, height, width)`` of one view: ``shape`` or the model's own."""
     if shape:
         if len(shape) != 3:
             raise SystemExit(f'--shape takes FRAMES HEIGHT WIDTH, got {list(shape)}')
         return tuple(shape)
-    frames = getattr(model, 'frames_per_view', None)
+    layout = getattr(getattr(model, 'neck', None), 'layout', None)
+    frames = layout.frames_per_view if layout is not None else None
     size = getattr(getattr(model, 'backbone', None), 'img_size', None)
     if not isinstance(frames, int) or size is None:
         raise SystemExit(
@@ -155,10 +124,8 @@ def main(argv=None) -> None:
     )
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = parser.parse_args(argv)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
-    model = build_recognizer(cfg, args.checkpoint)
+    # Strict: a checkpoint of another model is refused, naming each key and shape.
+    model = init_tdsclip_recognizer(args.config, args.checkpoint, cfg_options=args.cfg_options)
     shape = clip_shape(model, args.shape)
     export(model, args.out, shape, args.opset)
     print(

@@ -13,8 +13,8 @@ import torch
 import torch.nn as nn
 from mmaction.registry import MODELS
 
+from ...weights.clip import load_clip_visual_weights, load_open_clip_by_name
 from ..layers import PackedMultiheadAttention
-from .clip_weights import load_clip_visual_weights, load_open_clip_by_name
 from .frozen_token_backbone import FrozenTokenBackbone
 
 ARCH_PRESETS: Dict[str, Dict[str, int]] = {

@@ -96,12 +96,10 @@ class MMPretrainViT(FrozenTokenBackbone):
 
     def load_pretrained(self, path: str, prefix: str) -> None:
         """Strictly load the backbone's weights from a local file."""
-        from .clip_weights import read_weight_file
+        from ...weights.clip import load_mmpretrain_vit_weights
 
-        state = read_weight_file(path)
-        if any(k.startswith(prefix) for k in state):
-            state = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        self.vit.load_state_dict(state, strict=True)
+        load_mmpretrain_vit_weights(self.vit, path, prefix)
+        self.weights_loaded_from = path
 
     @property
     def blocks(self) -> Sequence[nn.Module]:

@@ -1,6 +1,6 @@
 """The TDS-CLIP recognizer: a frozen CLIP tower, a trainable side network, a head."""
 
-from typing import Dict, List, Tuple, Union
+from typing import Dict, List, Sequence, Tuple, Union
 
 import torch
 from mmaction.models.recognizers.base import BaseRecognizer
@@ -9,6 +9,7 @@ from mmaction.structures import ActionDataSample
 from mmaction.utils import ConfigType, OptConfigType, SampleList
 from mmengine.config import ConfigDict
 
+from ...weights.strict import StrictLoadMixin
 from ..necks.base_side_neck import BACKBONE_GEOMETRY, BaseSideNeck
 
 STAGES = ('backbone', 'neck', 'head')
@@ -16,7 +17,7 @@ Features = Union[torch.Tensor, Tuple[torch.Tensor, ...]]
 
 
 @MODELS.register_module()
-class TDSCLIPRecognizer(BaseRecognizer):
+class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
     """Recognizer for side networks over a frozen ViT.
 
     Input contract: ``inputs`` of shape ``(B, V, 3, T*n, H, W)`` as produced by
@@ -47,6 +48,11 @@ class TDSCLIPRecognizer(BaseRecognizer):
         test_cfg: ``max_testing_views`` caps how many views go through the
             model at once in testing.
         data_preprocessor: Normalisation config.
+        checkpoint_skip_prefixes: Key prefixes (e.g. ``['cls_head.']``) under
+            which a loaded checkpoint may differ from the model, to fine-tune
+            from a checkpoint with another head; those keys keep their
+            initialisation, with a warning. Every other load is strict
+            (:mod:`mmaction_tdsclip.weights.strict`).
     """
 
     def __init__(
@@ -57,6 +63,7 @@ class TDSCLIPRecognizer(BaseRecognizer):
         train_cfg: OptConfigType = None,
         test_cfg: OptConfigType = None,
         data_preprocessor: OptConfigType = None,
+        checkpoint_skip_prefixes: Sequence[str] = (),
     ) -> None:
         super().__init__(
             backbone=backbone,
@@ -66,6 +73,7 @@ class TDSCLIPRecognizer(BaseRecognizer):
             test_cfg=test_cfg,
             data_preprocessor=data_preprocessor,
         )
+        self.checkpoint_skip_prefixes = tuple(checkpoint_skip_prefixes)
         neck = ConfigDict(neck)
         geometry = dict(zip(BACKBONE_GEOMETRY, self._backbone_geometry()))
         for key, value in geometry.items():

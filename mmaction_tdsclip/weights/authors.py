@@ -1,4 +1,4 @@
-"""Converting the authors' released TDS-CLIP checkpoints and CLIP weights.
+"""Converting the authors' released TDS-CLIP checkpoints.
 
 The authors release ``{'epoch', 'model_state_dict', 'optimizer_state_dict'}``
 files whose ``model_state_dict`` holds ``visual.*`` (the frozen CLIP tower and
@@ -6,11 +6,10 @@ the side network, OpenAI's names plus ``side_*`` entries) and ``fc.*`` (the
 classifier), possibly behind a ``module.`` prefix. These plain functions map
 such a state dict onto :class:`TDSCLIPRecognizer`'s keys (``backbone.*``,
 ``neck.*``, ``cls_head.fc_cls.*``), read the architecture off the tensor
-shapes, and reduce CLIP weight files to what :class:`FrozenCLIPViT` loads.
+shapes, and compare it with a model config.
 
-Nothing here unpickles code: files are read with
-``torch.load(weights_only=True)``, safetensors, or the TorchScript reader of
-:mod:`mmaction_tdsclip.models.backbones.clip_weights`.
+Files are read by :mod:`mmaction_tdsclip.weights.reader`, which never
+unpickles code.
 """
 
 import re
@@ -19,14 +18,9 @@ from typing import Dict, List, Mapping, Optional, Tuple
 
 import torch
 
-from mmaction_tdsclip.constants import CLIP_MEAN, CLIP_STD
-
-from ..backbones.clip_weights import (
-    CheckpointFormatError,
-    extract_visual_state_dict,
-    read_weight_file,
-)
-from ..backbones.frozen_clip_vit import ARCH_PRESETS
+from ..constants import CLIP_MEAN, CLIP_STD
+from .clip import UNUSED_VISUAL_KEYS, match_arch_preset
+from .reader import CheckpointFormatError, strip_module_prefix
 
 _BN = r'(weight|bias|running_mean|running_var|num_batches_tracked)'
 _AFFINE = r'(weight|bias)'
@@ -65,17 +59,10 @@ KEY_RULES: List[Tuple[str, str]] = [
 _COMPILED_RULES = [(re.compile(pattern + r'\Z'), template) for pattern, template in KEY_RULES]
 
 # CLIP's projection head: released files may carry it, the side network never uses it.
-IGNORED_KEYS = ('visual.ln_post.weight', 'visual.ln_post.bias', 'visual.proj')
+IGNORED_KEYS = tuple('visual.' + key for key in UNUSED_VISUAL_KEYS)
 
 # Keys whose presence tells a TDS-CLIP side network from a plain CLIP tower.
 _SIDE_MARKERS = ('visual.side_conv1.weight', 'visual.transformer.side_spatial_position_embeddings')
-
-
-def strip_module_prefix(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Drop the ``module.`` prefix that (Distributed)DataParallel adds."""
-    return OrderedDict(
-        (k[len('module.') :] if k.startswith('module.') else k, v) for k, v in state.items()
-    )
 
 
 def official_model_state(obj) -> Dict[str, torch.Tensor]:
@@ -113,21 +100,6 @@ def _require(state: Mapping[str, torch.Tensor], key: str) -> torch.Tensor:
             f"Not a TDS-CLIP checkpoint in the authors' layout: {key!r} is missing."
         )
     return state[key]
-
-
-def match_arch_preset(
-    embed_dims: int, num_layers: int, patch_size: int, img_size: int
-) -> Optional[str]:
-    """The :data:`ARCH_PRESETS` name with these dimensions, or None."""
-    for name, preset in ARCH_PRESETS.items():
-        if (
-            preset['embed_dims'],
-            preset['num_layers'],
-            preset['patch_size'],
-            preset['img_size'],
-        ) == (embed_dims, num_layers, patch_size, img_size):
-            return name
-    return None
 
 
 def infer_official_config(state: Mapping) -> Dict:
@@ -396,6 +368,9 @@ def config_mismatches(info: Mapping, model_cfg: Mapping) -> List[str]:
         )
     arch = backbone.get('arch', 'ViT-B/16')
     if isinstance(arch, str):
+        # Imported here: the backbone module imports this package to load its weights.
+        from ..models.backbones.frozen_clip_vit import ARCH_PRESETS
+
         preset = ARCH_PRESETS.get(arch)
         if preset is None:
             return [f'unknown backbone arch {arch!r}']
@@ -438,45 +413,3 @@ def config_mismatches(info: Mapping, model_cfg: Mapping) -> List[str]:
         if config_value != weights_value:
             problems.append(f'{name}: config {config_value}, weights {weights_value}')
     return problems
-
-
-def convert_clip_weights(path: str) -> Dict[str, torch.Tensor]:
-    """Read CLIP weights of any supported format into :class:`FrozenCLIPViT`'s layout.
-
-    Args:
-        path: OpenAI's TorchScript ``.pt``, an open_clip ``.bin`` / ``.pt``
-            / ``.safetensors``, an mmpretrain CLIP ViT, or a state dict.
-
-    Returns:
-        The visual tower's state dict without ``visual.`` (``conv1.weight``,
-        ``transformer.resblocks.{i}...``), dtypes unchanged; ``ln_post`` and
-        ``proj`` are dropped.
-
-    Raises:
-        CheckpointFormatError: when the file holds no CLIP visual tower.
-    """
-    state = extract_visual_state_dict(read_weight_file(path))
-    if 'conv1.weight' not in state or not any(
-        k.startswith('transformer.resblocks.') for k in state
-    ):
-        raise CheckpointFormatError(
-            f'{path} holds no CLIP visual tower (no conv1.weight / '
-            'transformer.resblocks.* after removing visual. and module.).'
-        )
-    return state
-
-
-def describe_clip_state_dict(state: Mapping[str, torch.Tensor]) -> Dict:
-    """Width, depth, patch size, resolution and matching preset of a visual state dict."""
-    conv1 = state['conv1.weight']
-    width, patch = int(conv1.shape[0]), int(conv1.shape[-1])
-    depth = len(_indices(state, 'transformer.resblocks.'))
-    grid = int(round((state['positional_embedding'].shape[0] - 1) ** 0.5))
-    img_size = grid * patch
-    return dict(
-        embed_dims=width,
-        num_layers=depth,
-        patch_size=patch,
-        img_size=img_size,
-        arch=match_arch_preset(width, depth, patch, img_size),
-    )
