@@ -28,6 +28,7 @@ from mmengine.runner import Runner
 import mmaction_tdsclip  # noqa: F401  (start-up hook, compat shims, registration)
 from mmaction_tdsclip.datasets.annotation_lists import dataset_has_labels
 from mmaction_tdsclip.utils.cfg_options import check_cfg_options
+from mmaction_tdsclip.weights import CheckpointFormatError
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -122,7 +123,11 @@ def main(argv=None) -> None:
         runner = RUNNERS.build(cfg)
     else:
         runner = Runner.from_cfg(cfg)
-    runner.test()
+    try:
+        runner.runner.test()
+    except CheckpointFormatError as err:
+        # The message names the file, what is wrong and what to do: no traceback.
+        raise SystemExit(f'test.py: error: {err}') from None
 
 
 if __name__ == '__main__':

@@ -29,6 +29,7 @@ from mmengine.runner import Runner
 import mmaction_tdsclip  # noqa: F401  (start-up hook, compat shims, registration)
 from mmaction_tdsclip.engine.hooks import ResumeLRScaleHook
 from mmaction_tdsclip.utils.cfg_options import check_cfg_options
+from mmaction_tdsclip.weights import CheckpointFormatError
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -157,7 +158,11 @@ def main(argv=None) -> None:
         # Registered here, not in cfg.custom_hooks: the config the Runner
         # dumps into the work dir must not carry a one-off scaling.
         runner.register_hook(ResumeLRScaleHook(args.resume_lr_scale))
-    runner.train()
+    try:
+        runner.runner.train()
+    except CheckpointFormatError as err:
+        # The message names the file, what is wrong and what to do: no traceback.
+        raise SystemExit(f'train.py: error: {err}') from None
 
 
 if __name__ == '__main__':
