@@ -298,19 +298,30 @@ def _crop_output(step: Any, kind: str) -> Tuple[bool, Optional[Tuple[int, int]],
     return False, None, None
 
 
+def _steps(pipeline: Sequence, field: str):
+    """``(field path, transform)`` in the order they run, the transforms of a
+    wrapper (``RepeatAugment(transforms=[...])``) in its place."""
+    for i, step in enumerate(pipeline):
+        inner = _get(step, 'transforms')
+        if isinstance(inner, (list, tuple)):
+            yield from _steps(inner, f'{field}[{i}].transforms')
+        else:
+            yield f'{field}[{i}]', step
+
+
 def _check_size(pipeline: Sequence, field: str, geo: _ModelGeometry, report: _Report) -> None:
     if geo.img_size is None:
         return
     size: Optional[Tuple[int, int]] = None
     setter = None
-    for i, step in enumerate(pipeline):
+    for where, step in _steps(pipeline, field):
         kind = _type_name(step)
         if kind is None:
             continue
         changes, out, arg = _crop_output(step, kind)
         if changes:
             size = out
-            setter = f'{field}[{i}].{arg}' if arg else f'{field}[{i}]'
+            setter = f'{where}.{arg}' if arg else where
     img, p = geo.img_size, geo.patch_size
     if setter is None or size is None:
         report.warn(

@@ -302,3 +302,19 @@ def test_hook_stops_the_run_before_any_data_is_loaded(cfg, tmp_path):
     assert runner.iter == 0
     assert not osp.exists(osp.join(runner.work_dir, 'last_checkpoint'))
     assert type(HOOKS.build(dict(type='TDSConfigCheckHook'))).__name__ == 'TDSConfigCheckHook'
+
+
+def test_frame_size_is_followed_into_repeat_augment(cfg):
+    """The crop inside RepeatAugment sets the size (the demo's pipeline:
+    resize to 36 x 36, then each view cropped to 32)."""
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    pipeline[3] = dict(type='Resize', scale=(IMG + 4, IMG + 4), keep_ratio=False)
+    pipeline[4] = dict(
+        type='RepeatAugment', num_repeats=2, transforms=[dict(type='RandomCrop', size=IMG)]
+    )
+    assert check_tdsclip_config(cfg) == []
+    pipeline[4]['transforms'][0]['size'] = IMG - 8
+    problems, _ = _problems(cfg)
+    field = 'train_dataloader.dataset.pipeline[4].transforms[0].size'
+    assert list(problems) == [field]
+    assert f'{IMG - 8}x{IMG - 8}' in problems[field]
