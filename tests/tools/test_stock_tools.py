@@ -431,3 +431,48 @@ def test_mim_search_finds_the_installed_plugin(repo_root, subprocess_env, tmp_pa
         'mim_search_sthv2.log',
     )
     assert log.count('config id: ') == 3
+
+
+def test_demo_config_dist_train_on_two_cpu_processes(
+    repo_root, subprocess_env, tmp_path, free_port
+):
+    """The main job's config under this repo's dist_train.sh with 2 CPU
+    processes: default_runtime's DDP settings (device_ids=None, gloo), the
+    plugin's decoders and every safety hook (dist_test.sh on a config with the
+    same runtime: test_mmaction_dist_test_two_processes_gathers_every_view_once)."""
+    run_tool(
+        [
+            'python',
+            str(repo_root / 'tools' / 'data' / 'make_reversal_dataset.py'),
+            'data/reversal_demo',
+            '--num-videos',
+            '36',
+            '--workers',
+            '1',
+        ],
+        tmp_path,
+        subprocess_env,
+        'make_data.log',
+    )
+    config = str(repo_root / 'configs' / 'demo' / 'tdsclip_tiny_reversal.py')
+    # 3 epochs: the cosine starts after the 2 warm-up epochs and ends at
+    # max_epochs.
+    loaders = [f'{s}_dataloader.num_workers=0' for s in ('train', 'val')]
+    log = run_tool(
+        ['bash', str(repo_root / 'tools' / 'dist_train.sh'), config, '2']
+        + ['--work-dir', 'train', '--cfg-options', 'train_cfg.max_epochs=3']
+        + ['train_dataloader.batch_size=2', *loaders],
+        tmp_path,
+        subprocess_env,
+        'demo_dist_train.log',
+        port=free_port(),
+    )
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    for hook in (
+        'TDSConfigCheckHook',
+        'NaNGuardHook',
+        'SkippedSamplesHook',
+        'AtomicCheckpointHook',
+    ):
+        assert hook in log
+    assert (tmp_path / 'train' / 'epoch_3.pth').is_file()
