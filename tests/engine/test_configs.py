@@ -21,6 +21,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from mmaction_tdsclip.datasets.synthetic import write_video
+from mmaction_tdsclip.utils.config_checks import check_tdsclip_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(glob.glob(str(REPO_ROOT / 'configs' / 'tdsclip' / '*.py')))
@@ -185,6 +186,7 @@ def test_config_encodes_the_recipe(name):
 _WEBM_SCRIPT = """
 import sys
 from mmaction_tdsclip.datasets.synthetic import write_video
+from mmaction_tdsclip.utils.config_checks import check_tdsclip_config
 for path in sys.argv[1:]:
     write_video(path, 23, 48, 64, codec='libvpx-vp9')
 """
@@ -364,6 +366,8 @@ def test_every_config_has_the_plugin_runtime(path):
         types = set(_types(cfg[f'{split}_dataloader'].dataset.pipeline))
         assert not types & STOCK_LOADERS, (split, types & STOCK_LOADERS)
         assert types & {'TDSDecordDecode', 'TDSPyAVDecode', 'TDSRawFrameDecode'}
+    # The config check understands every shipped pipeline: no warning.
+    assert check_tdsclip_config(cfg, check_ann_files=False) == []
 
 
 def test_clip_constants_are_stated_once():
