@@ -8,7 +8,10 @@ mmcv is not a hard dependency: install ``mmcv`` (compiled ops) or
 ``requirements/mminstall.txt``.
 """
 
+import os
 import os.path as osp
+import shutil
+import sys
 from typing import List
 
 from setuptools import find_packages, setup
@@ -60,6 +63,27 @@ class BuildPyWithStartupHook(build_py):
         return super().get_outputs(include_bytecode) + [osp.join(self.build_lib, STARTUP_PTH)]
 
 
+def add_mim_extension() -> None:
+    """Copy ``configs/`` and ``model-index.yml`` into ``mmaction_tdsclip/.mim/``
+    when building a wheel or installing, as OpenMMLab packages ship them, so
+    that ``mim search mmaction-tdsclip`` finds the model index of an
+    installed plugin. An editable install reads the checkout instead (mim
+    cannot see into it)."""
+    if not {'bdist_wheel', 'build', 'build_py', 'install', 'sdist'} & set(sys.argv[1:]):
+        return
+    mim_dir = osp.join(HERE, 'mmaction_tdsclip', '.mim')
+    shutil.rmtree(mim_dir, ignore_errors=True)
+    os.makedirs(mim_dir)
+    shutil.copy(osp.join(HERE, 'model-index.yml'), mim_dir)
+    shutil.copytree(
+        osp.join(HERE, 'configs'),
+        osp.join(mim_dir, 'configs'),
+        ignore=shutil.ignore_patterns('__pycache__'),
+    )
+
+
+add_mim_extension()
+
 setup(
     name='mmaction-tdsclip',
     version=read_version(),
@@ -67,7 +91,15 @@ setup(
     packages=find_packages(include=['mmaction_tdsclip', 'mmaction_tdsclip.*']),
     py_modules=['mmaction_tdsclip_hook'],
     cmdclass={'build_py': BuildPyWithStartupHook},
-    package_data={'mmaction_tdsclip.datasets': ['data/*.txt']},
+    package_data={
+        'mmaction_tdsclip': [
+            '.mim/model-index.yml',
+            '.mim/configs/**/*.py',
+            '.mim/configs/**/*.yml',
+            '.mim/configs/**/*.md',
+        ],
+        'mmaction_tdsclip.datasets': ['data/*.txt'],
+    },
     python_requires='>=3.9',
     install_requires=parse_requirements('runtime'),
     extras_require={

@@ -122,7 +122,9 @@ def shrink_pipeline(pipeline):
 def make_tiny(cfg):
     """Shrink a shipped config in place: a 2-layer, 64-wide frozen ViT on
     32 x 32 frames with no CLIP file, a 64-wide side network, plain
-    (non-AMP) optimisation, and 32-pixel pipelines."""
+    (non-AMP) optimisation, 32-pixel pipelines, and only the schedulers with
+    an explicit end (the warm-up): the cosine ends at train_cfg.max_epochs,
+    which tiny runs set below its start."""
     cfg.model.backbone.update(
         arch=dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=16),
         img_size=32,
@@ -131,6 +133,7 @@ def make_tiny(cfg):
     cfg.model.neck.side_dim = 64
     cfg.model.cls_head.in_channels = 64
     cfg.optim_wrapper.type = 'OptimWrapper'
+    cfg.param_scheduler = [s for s in cfg.param_scheduler if 'end' in s]
     for split in ('train', 'val', 'test'):
         loader = cfg[f'{split}_dataloader']
         loader.dataset.pipeline = shrink_pipeline(loader.dataset.pipeline)

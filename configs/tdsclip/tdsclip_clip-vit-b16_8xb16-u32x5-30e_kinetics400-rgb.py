@@ -7,18 +7,20 @@ num_segments = 32
 
 model = dict(neck=dict(num_segments=num_segments))
 
-
-def _with_segments(pipeline):
-    """The same pipeline with T = num_segments in SampleTDSFrames."""
-    return [
-        dict(t, num_segments=num_segments) if t['type'] == 'SampleTDSFrames' else t
-        for t in pipeline
-    ]
-
-
-train_pipeline = _with_segments(_base_.train_pipeline)
-val_pipeline = _with_segments(_base_.val_pipeline)
-test_pipeline = _with_segments(_base_.test_pipeline)
+# MMEngine reads a base eagerly, so the base pipelines hold T = 8: set T in
+# their SampleTDSFrames entries and keep every other transform as it is.
+train_pipeline = [
+    dict(t, num_segments=num_segments) if t['type'] == 'SampleTDSFrames' else t
+    for t in _base_.train_pipeline
+]
+val_pipeline = [
+    dict(t, num_segments=num_segments) if t['type'] == 'SampleTDSFrames' else t
+    for t in _base_.val_pipeline
+]
+test_pipeline = [
+    dict(t, num_segments=num_segments) if t['type'] == 'SampleTDSFrames' else t
+    for t in _base_.test_pipeline
+]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

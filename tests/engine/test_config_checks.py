@@ -461,3 +461,19 @@ def test_flip_map_is_checked_only_when_training_runs(cfg, tmp_path):
     assert check_tdsclip_config(cfg, running=['test']) == []
     with pytest.raises(ConfigCheckError, match='flip_label_map'):
         check_tdsclip_config(cfg, running=['train', 'val'])
+
+
+def test_frame_size_is_followed_into_repeat_augment(cfg):
+    """The crop inside RepeatAugment sets the size (the demo's pipeline:
+    resize to 36 x 36, then each view cropped to 32)."""
+    pipeline = cfg.train_dataloader.dataset.pipeline
+    pipeline[3] = dict(type='Resize', scale=(IMG + 4, IMG + 4), keep_ratio=False)
+    pipeline[4] = dict(
+        type='RepeatAugment', num_repeats=2, transforms=[dict(type='RandomCrop', size=IMG)]
+    )
+    assert check_tdsclip_config(cfg) == []
+    pipeline[4]['transforms'][0]['size'] = IMG - 8
+    problems, _ = _problems(cfg)
+    field = 'train_dataloader.dataset.pipeline[4].transforms[0].size'
+    assert list(problems) == [field]
+    assert f'{IMG - 8}x{IMG - 8}' in problems[field]

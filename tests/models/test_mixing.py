@@ -591,6 +591,8 @@ def _rewrite_pipeline(pipeline, factor: float, by_type: Dict[str, Dict]) -> None
             if key in transform:
                 transform[key] = _shrink(transform[key], factor)
         transform.update(by_type.get(transform['type'], {}))
+        if transform['type'] == 'RepeatAugment':
+            _rewrite_pipeline(transform['transforms'], factor, by_type)
 
 
 TDS_TINY = {
@@ -602,7 +604,7 @@ TDS_TINY = {
 TDS_PIPELINE = {'SampleTDSFrames': dict(num_segments=2, num_local_frames=3)}
 
 EXAMPLE_CASES = {
-    'tdsclip_mmpretrain-vit-b16_8x5_k400.py': (
+    'tdsclip_mmpretrain-clip-vit-b16_8xb16-u8x5-30e_kinetics400-rgb.py': (
         dict(
             TDS_TINY,
             **{
@@ -615,17 +617,18 @@ EXAMPLE_CASES = {
         ),
         TDS_PIPELINE,
     ),
-    'side4video_clip-vit-b16_8x1_sthv2.py': (
+    'side4video_clip-vit-b16_8xb16-u8x1-30e_sthv2-rgb.py': (
         {
             'model.backbone.arch': dict(embed_dims=64, num_layers=2, num_heads=2, patch_size=8),
             'model.backbone.img_size': 32,
+            'model.backbone.pretrained': None,
             'model.neck.num_segments': 2,
             'model.neck.side_dim': 64,
             'model.cls_head.in_channels': 64,
         },
         {'SampleTDSFrames': dict(num_segments=2)},
     ),
-    'tdsclip_open-clip-vit-b16_8x5_sthv2.py': (
+    'tdsclip_open-clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb.py': (
         dict(
             TDS_TINY,
             **{
@@ -636,7 +639,7 @@ EXAMPLE_CASES = {
         ),
         TDS_PIPELINE,
     ),
-    'tsm_r50_td-adapters_1x1x8_sthv2.py': (
+    'tsm_imagenet-pretrained-r50_td-adapters_8xb16-1x1x8-50e_sthv2-rgb.py': (
         {
             'model.backbone.backbone.depth': 18,
             'model.backbone.backbone.pretrained': None,
@@ -647,7 +650,7 @@ EXAMPLE_CASES = {
         },
         {'SampleFrames': dict(num_clips=2)},
     ),
-    'timesformer_divst_td-adapters_8x32x1_k400.py': (
+    'timesformer_imagenet-pretrained-divst-vit-b16_td-adapters_8xb8-8x32x1-15e_kinetics400-rgb.py': (
         {
             'model.backbone.backbone.pretrained': None,
             'model.backbone.backbone.num_frames': 4,
@@ -660,7 +663,7 @@ EXAMPLE_CASES = {
         },
         {'SampleFrames': dict(clip_len=4, frame_interval=2)},
     ),
-    'slowonly_r50_sme-stem_8x5_sthv2.py': (
+    'slowonly_imagenet-pretrained-r50_sme-stem_8xb16-u8x5-64e_sthv2-rgb.py': (
         {
             'model.backbone.backbone.depth': 18,
             'model.backbone.backbone.pretrained': None,
@@ -701,6 +704,10 @@ def test_example_config_trains_and_tests(name, tiny_videos, open_clip_tiny, tmp_
         )
         _rewrite_pipeline(loader.dataset.pipeline, 32 / 224, pipeline_overrides)
     cfg.train_cfg.update(max_epochs=1, val_begin=2)
+    # Full precision on CPU; keep the schedulers with an explicit end (a
+    # cosine without one ends at max_epochs, here before it starts).
+    cfg.optim_wrapper.type = 'OptimWrapper'
+    cfg.param_scheduler = [s for s in cfg.param_scheduler if 'end' in s]
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1, save_last=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.work_dir = str(tmp_path)

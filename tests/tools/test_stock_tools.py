@@ -5,7 +5,10 @@ train/test mmaction2 CONFIG`` and mmaction2's own ``dist_train.sh`` /
 Tiny mp4 videos are written to a temporary folder; the tiny TDS-CLIP config
 (tests/tiny_configs/tiny_tdsclip_video.py) reads them from there. The
 multi-view test (2 clips x 3 crops) gathered from 2 ranks must cover every
-test sample exactly once and agree with a single-process run.
+test sample exactly once and agree with a single-process run. The tiny config
+inherits the shipped model, schedule and runtime bases and reads the videos
+with the plugin's own sampler and decoders (SampleTDSFrames, TDSDecordInit,
+TDSDecordDecode), as the shipped configs do.
 """
 
 import subprocess
@@ -119,10 +122,20 @@ def assert_each_test_sample_once(preds: Predictions) -> None:
 
 @pytest.fixture(scope='module')
 def mim_trained(workspace, subprocess_env) -> Path:
-    """``mim train mmaction2 CONFIG`` for one epoch; returns its work dir."""
+    """``mim train mmaction2 CONFIG --auto-scale-lr`` for one epoch; returns
+    its work dir. The config's auto_scale_lr (base batch 2) equals the real
+    batch (1 process x 2), so the learning rate is unchanged."""
     work_dir = workspace / 'mim_train'
     log = run_tool(
-        ['mim', 'train', 'mmaction2', str(CONFIG), '--work-dir', str(work_dir)],
+        [
+            'mim',
+            'train',
+            'mmaction2',
+            str(CONFIG),
+            '--work-dir',
+            str(work_dir),
+            '--auto-scale-lr',
+        ],
         workspace,
         subprocess_env,
         'mim_train.log',
@@ -197,6 +210,13 @@ def test_test_pipeline_makes_six_views(workspace, monkeypatch):
     monkeypatch.chdir(workspace)
     init_default_scope('mmaction')
     cfg = Config.fromfile(str(CONFIG))
+    for loader in (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader):
+        # The plugin's sampler and decoders, not the stock ones.
+        assert [t['type'] for t in loader.dataset.pipeline][:3] == [
+            'TDSDecordInit',
+            'SampleTDSFrames',
+            'TDSDecordDecode',
+        ]
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     assert len(dataset) == NUM_TEST
     sample = dataset[0]
@@ -362,3 +382,97 @@ def test_train_tool_merges_arguments(repo_root, monkeypatch):
     # Bare --resume: the latest checkpoint of the work dir.
     assert cfg.resume is True and cfg.load_from is None
     assert cfg.work_dir == f'./work_dirs/{CONFIG.stem}'  # as MMAction2's train.py
+
+
+def test_mim_search_finds_the_installed_plugin(repo_root, subprocess_env, tmp_path):
+    """A wheel of the plugin carries .mim/model-index.yml and .mim/configs/,
+    so ``mim search mmaction-tdsclip`` lists its model zoo once installed
+    (here: the wheel unpacked ahead of the editable install on the path)."""
+    import shutil
+    import zipfile
+
+    source = tmp_path / 'src'  # a copy: the build writes .mim/ into the package
+    source.mkdir()
+    for name in ('setup.py', 'model-index.yml'):
+        shutil.copy(repo_root / name, source / name)
+    for folder in ('mmaction_tdsclip', 'configs', 'requirements'):
+        shutil.copytree(
+            repo_root / folder, source / folder, ignore=shutil.ignore_patterns('__pycache__')
+        )
+    wheels = tmp_path / 'wheels'
+    run_tool(
+        ['pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(wheels), '.'],
+        source,
+        subprocess_env,
+        'pip_wheel.log',
+    )
+    (wheel,) = wheels.glob('*.whl')
+    site = tmp_path / 'site'
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        archive.extractall(site)
+    assert 'mmaction_tdsclip/.mim/model-index.yml' in names
+    assert 'mmaction_tdsclip/.mim/configs/tdsclip/metafile.yml' in names
+    assert 'mmaction_tdsclip/.mim/configs/_base_/default_runtime.py' in names
+
+    env = dict(subprocess_env, PYTHONPATH=str(site))
+    log = run_tool(
+        ['mim', 'search', 'mmaction-tdsclip', '--model', 'tdsclip', '--valid-config'],
+        tmp_path,
+        env,
+        'mim_search.log',
+    )
+    shipped = sorted(p.stem for p in (repo_root / 'configs' / 'tdsclip').glob('*.py'))
+    assert all(f"'{name}'" in log for name in shipped), log[-2000:]
+    log = run_tool(
+        ['mim', 'search', 'mmaction-tdsclip', '--dataset', 'sthv2', '--field', 'config'],
+        tmp_path,
+        env,
+        'mim_search_sthv2.log',
+    )
+    assert log.count('config id: ') == 3
+
+
+def test_demo_config_dist_train_on_two_cpu_processes(
+    repo_root, subprocess_env, tmp_path, free_port
+):
+    """The main job's config under this repo's dist_train.sh with 2 CPU
+    processes: default_runtime's DDP settings (device_ids=None, gloo), the
+    plugin's decoders and every safety hook (dist_test.sh on a config with the
+    same runtime: test_mmaction_dist_test_two_processes_gathers_every_view_once)."""
+    run_tool(
+        [
+            'python',
+            str(repo_root / 'tools' / 'data' / 'make_reversal_dataset.py'),
+            'data/reversal_demo',
+            '--num-videos',
+            '36',
+            '--workers',
+            '1',
+        ],
+        tmp_path,
+        subprocess_env,
+        'make_data.log',
+    )
+    config = str(repo_root / 'configs' / 'demo' / 'tdsclip_tiny_reversal.py')
+    # 3 epochs: the cosine starts after the 2 warm-up epochs and ends at
+    # max_epochs.
+    loaders = [f'{s}_dataloader.num_workers=0' for s in ('train', 'val')]
+    log = run_tool(
+        ['bash', str(repo_root / 'tools' / 'dist_train.sh'), config, '2']
+        + ['--work-dir', 'train', '--cfg-options', 'train_cfg.max_epochs=3']
+        + ['train_dataloader.batch_size=2', *loaders],
+        tmp_path,
+        subprocess_env,
+        'demo_dist_train.log',
+        port=free_port(),
+    )
+    assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    for hook in (
+        'TDSConfigCheckHook',
+        'NaNGuardHook',
+        'SkippedSamplesHook',
+        'AtomicCheckpointHook',
+    ):
+        assert hook in log
+    assert (tmp_path / 'train' / 'epoch_3.pth').is_file()

@@ -8,7 +8,7 @@ Usage:
 Without CONFIG, the five presets below are counted next to the papers'
 numbers. With CONFIG, the config's ``model`` is counted for one view
 ``(1, 1, 3, FRAMES, HEIGHT, WIDTH)``; FRAMES, HEIGHT and WIDTH default to
-the model's ``T*n`` (``neck.num_frames * neck.num_local_frames``) and the
+the model's ``T*n`` (``neck.num_segments * neck.num_local_frames``) and the
 backbone's ``img_size``. Its weights are not loaded (``pretrained=None``):
 the count does not depend on them.
 

@@ -1,43 +1,15 @@
-# TDS-CLIP with a frozen CLIP ViT-L/14 (docs/model.md sections 2-7): side width 512
-# (8 heads), T = 8 segments of n = 5 frames. Dataset configs set
-# cls_head.num_classes (and neck.num_segments for other T).
+# TDS-CLIP with a frozen CLIP ViT-L/14: side width 512 (8 heads of 64);
+# otherwise as tdsclip_vit-b16.py.
 #
-# The CLIP weights are loaded when the model is built: put OpenAI's
-# ViT-L-14.pt (https://openaipublic.azureedge.net/clip/models/
+# Put OpenAI's ViT-L-14.pt (https://openaipublic.azureedge.net/clip/models/
 # b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2e0eca1737a03836/ViT-L-14.pt)
 # at the path below, or override model.backbone.pretrained.
+_base_ = ['./tdsclip_vit-b16.py']
+
+side_dim = 512
+
 model = dict(
-    type='TDSCLIPRecognizer',
-    backbone=dict(
-        type='FrozenCLIPViT',
-        arch='ViT-L/14',
-        pretrained='checkpoints/clip/ViT-L-14.pt',
-        img_size=224,
-    ),
-    neck=dict(
-        type='TDSSideNetwork',
-        num_segments=8,
-        num_local_frames=5,
-        side_dim=512,
-        alpha=1.0,
-        beta=0.5,
-        use_td=True,
-        use_sme=True,
-        td_mode='pool',
-        td_kernel_size=3,
-    ),
-    cls_head=dict(
-        type='TDSHead',
-        num_classes=174,
-        in_channels=512,
-        dropout_ratio=0.0,
-        label_smooth_eps=0.1,
-        average_clips='prob',
-    ),
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        mean=[122.770938, 116.7460125, 104.09373615],
-        std=[68.5005327, 66.6321579, 70.32316305],
-        format_shape='NCTHW',
-    ),
+    backbone=dict(arch='ViT-L/14', pretrained='checkpoints/clip/ViT-L-14.pt'),
+    neck=dict(side_dim=side_dim),
+    cls_head=dict(in_channels=side_dim),
 )
