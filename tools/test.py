@@ -124,7 +124,7 @@ def main(argv=None) -> None:
     else:
         runner = Runner.from_cfg(cfg)
     try:
-        runner.runner.test()
+        runner.test()
     except CheckpointFormatError as err:
         # The message names the file, what is wrong and what to do: no traceback.
         raise SystemExit(f'test.py: error: {err}') from None

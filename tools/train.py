@@ -159,7 +159,7 @@ def main(argv=None) -> None:
         # dumps into the work dir must not carry a one-off scaling.
         runner.register_hook(ResumeLRScaleHook(args.resume_lr_scale))
     try:
-        runner.runner.train()
+        runner.train()
     except CheckpointFormatError as err:
         # The message names the file, what is wrong and what to do: no traceback.
         raise SystemExit(f'train.py: error: {err}') from None
