@@ -431,6 +431,7 @@ def test_metafile_lists_every_config():
     assert published == {
         'tdsclip_clip-vit-b16_8xb16-u8x5-40e_sthv1-rgb': 60.1,
         'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb': 71.8,
+        'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rawframes-rgb': 71.8,  # the authors' frames
         'tdsclip_clip-vit-b16_8xb16-u16x5-30e_sthv2-rgb': 72.1,
         'tdsclip_clip-vit-l14_8xb16-u8x5-30e_sthv2-rgb': 73.4,
         'tdsclip_clip-vit-b16_8xb16-u8x5-30e_kinetics400-rgb': 83.9,

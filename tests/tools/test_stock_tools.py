@@ -393,7 +393,12 @@ def test_mim_search_finds_the_installed_plugin(repo_root, subprocess_env, tmp_pa
 
     source = tmp_path / 'src'  # a copy: the build writes .mim/ into the package
     source.mkdir()
-    for name in ('setup.py', 'model-index.yml'):
+    for name in (
+        'setup.py',
+        'model-index.yml',
+        'mmaction_tdsclip_hook.py',
+        'mmaction_tdsclip_hook.pth',
+    ):
         shutil.copy(repo_root / name, source / name)
     for folder in ('mmaction_tdsclip', 'configs', 'requirements'):
         shutil.copytree(
