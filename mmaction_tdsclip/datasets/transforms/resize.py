@@ -1,0 +1,233 @@
+"""Resizes with PIL's filters, as the authors' data path resizes.
+
+MMAction2's ``Resize`` resizes with cv2, which does not antialias when it
+shrinks and whose bicubic differs from PIL's; the authors' models were
+trained on PIL's (torchvision ``Resize`` on PIL images). These transforms
+run PIL's resampling frame by frame on ``(H, W, 3)`` uint8 RGB frames.
+``tests/datasets/test_authors_pixels.py`` compares them with an independent
+re-implementation of the authors' pipeline.
+"""
+
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from mmaction.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
+from PIL import Image
+
+_RESAMPLE = {'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC}
+
+
+def _resample(name: str, field: str, owner: str) -> int:
+    if name not in _RESAMPLE:
+        raise ValueError(f'{owner}: {field} must be one of {sorted(_RESAMPLE)}, got {name!r}')
+    return _RESAMPLE[name]
+
+
+def resized_size(
+    width: int, height: int, scale: Optional[Sequence[int]], short_side: Optional[int]
+) -> Tuple[int, int]:
+    """``(w, h)`` after the resize: ``scale`` exactly, or the short side to
+    ``short_side`` and the long side ``int(short_side * long / short)``
+    (torchvision's rounding, which truncates)."""
+    if scale is not None:
+        return int(scale[0]), int(scale[1])
+    if width <= height:
+        return short_side, int(short_side * height / width)
+    return int(short_side * width / height), short_side
+
+
+def _check_size_args(owner: str, scale, short_side, required: bool) -> None:
+    if scale is not None and short_side is not None:
+        raise ValueError(f'{owner}: give scale=(w, h) or short_side, not both')
+    if required and scale is None and short_side is None:
+        raise ValueError(f'{owner}: give scale=(w, h) (exact size) or short_side (keep ratio)')
+    if scale is not None and (len(scale) != 2 or min(scale) < 1):
+        raise ValueError(f'{owner}: scale must be (w, h) with positive sides, got {scale}')
+    if short_side is not None and short_side < 1:
+        raise ValueError(f'{owner}: short_side must be positive, got {short_side}')
+
+
+def resize_region(
+    img: np.ndarray, size: Tuple[int, int], box: Tuple[int, int, int, int], resample: int
+) -> np.ndarray:
+    """Pixels ``box = (x, y, w, h)`` of ``img`` resized to ``size = (W, H)``,
+    computed without resizing the rest: PIL's resize over the matching
+    source box gives the same filter centres and support (equal to a full
+    resize then crop, up to a rare 1-level rounding difference)."""
+    src_h, src_w = img.shape[:2]
+    x, y, w, h = box
+    if (src_w, src_h) == tuple(size):
+        return img[y : y + h, x : x + w]
+    sx, sy = src_w / size[0], src_h / size[1]
+    source_box = (x * sx, y * sy, (x + w) * sx, (y + h) * sy)
+    return np.array(Image.fromarray(img).resize((w, h), resample, box=source_box))
+
+
+def resize_frames(frames: List[np.ndarray], size: Tuple[int, int], resample: int):
+    return [resize_region(f, size, (0, 0, size[0], size[1]), resample) for f in frames]
+
+
+@TRANSFORMS.register_module()
+class PillowResize(BaseTransform):
+    """Resize every frame with PIL (antialiased when shrinking).
+
+    ``scale=(320, 256)`` is the authors' Something-Something
+    ``GroupScale((256, 320))``; ``short_side=256`` their Kinetics
+    ``Resize(256)`` (long side truncated as torchvision does). Frames
+    already at the target size are left as they are, as torchvision does.
+
+    Required keys: ``imgs``. Modified keys: ``imgs``, ``img_shape``.
+
+    Args:
+        scale: Exact output ``(w, h)``.
+        short_side: Output short side, keeping the aspect ratio.
+        interpolation: ``'bicubic'`` (the authors') or ``'bilinear'``.
+    """
+
+    def __init__(
+        self,
+        scale: Optional[Sequence[int]] = None,
+        short_side: Optional[int] = None,
+        interpolation: str = 'bicubic',
+    ) -> None:
+        _check_size_args('PillowResize', scale, short_side, required=True)
+        self.scale = None if scale is None else tuple(int(s) for s in scale)
+        self.short_side = short_side
+        self.interpolation = interpolation
+        self.resample = _resample(interpolation, 'interpolation', 'PillowResize')
+
+    def transform(self, results: Dict) -> Dict:
+        imgs = results['imgs']
+        h, w = imgs[0].shape[:2]
+        size = resized_size(w, h, self.scale, self.short_side)
+        results['imgs'] = resize_frames(list(imgs), size, self.resample)
+        results['img_shape'] = (size[1], size[0])
+        return results
+
+    def __repr__(self) -> str:
+        return (
+            f'{self.__class__.__name__}(scale={self.scale}, short_side={self.short_side}, '
+            f'interpolation={self.interpolation!r})'
+        )
+
+
+@TRANSFORMS.register_module()
+class PillowRandomSizedCrop(BaseTransform):
+    """The authors' ``GroupRandomSizedCrop``, optionally after their resize.
+
+    With ``scale`` or ``short_side`` the frames are first resized as by
+    :class:`PillowResize` (``resize_interpolation``, bicubic); only the
+    crop's pixels of that resize are computed, which gives the same pixels
+    as resizing whole frames first. Then, one draw per clip: up to 10
+    tries of an area ``U(area_range)`` of the frame and an aspect ratio
+    ``U(aspect_ratio_range)`` (uniform, not log-uniform), sides
+    ``round(sqrt(area * ratio))`` x ``round(sqrt(area / ratio))``, swapped
+    with probability 0.5; the first box that fits is taken at a uniform
+    position and resized to ``size`` x ``size`` with PIL
+    (``interpolation``, bilinear). When no try fits, the short side is
+    resized to ``size`` and a random square taken.
+
+    Required keys: ``imgs``. Modified keys: ``imgs``, ``img_shape``. Added
+    keys: ``crop_bbox`` (x1, y1, x2, y2 in the resized frame; for the
+    fallback, in the frame after its short-side resize),
+    ``sized_crop_fallback`` (bool).
+
+    Args:
+        size: Output side.
+        scale: Resize first to exactly ``(w, h)``.
+        short_side: Resize first so that the short side is this.
+        area_range: Range of the crop's fraction of the frame area.
+        aspect_ratio_range: Range of the crop's width / height (before the
+            swap).
+        interpolation: Resampling of the crop to ``size``.
+        resize_interpolation: Resampling of the resize before the crop.
+    """
+
+    def __init__(
+        self,
+        size: int = 224,
+        scale: Optional[Sequence[int]] = None,
+        short_side: Optional[int] = None,
+        area_range: Tuple[float, float] = (0.08, 1.0),
+        aspect_ratio_range: Tuple[float, float] = (3 / 4, 4 / 3),
+        interpolation: str = 'bilinear',
+        resize_interpolation: str = 'bicubic',
+    ) -> None:
+        owner = 'PillowRandomSizedCrop'
+        _check_size_args(owner, scale, short_side, required=False)
+        if not 0 < area_range[0] <= area_range[1] <= 1:
+            raise ValueError(f'{owner}: area_range must lie in (0, 1], got {area_range}')
+        if not 0 < aspect_ratio_range[0] <= aspect_ratio_range[1]:
+            raise ValueError(f'{owner}: bad aspect_ratio_range {aspect_ratio_range}')
+        self.size = int(size)
+        self.scale = None if scale is None else tuple(int(s) for s in scale)
+        self.short_side = short_side
+        self.area_range = tuple(area_range)
+        self.aspect_ratio_range = tuple(aspect_ratio_range)
+        self.interpolation = interpolation
+        self.resize_interpolation = resize_interpolation
+        self.resample = _resample(interpolation, 'interpolation', owner)
+        self.resize_resample = _resample(resize_interpolation, 'resize_interpolation', owner)
+
+    def draw_box(self, width: int, height: int) -> Optional[Tuple[int, int, int, int]]:
+        """``(x, y, w, h)`` in a ``width`` x ``height`` frame, or None for
+        the fallback."""
+        area = width * height
+        for _ in range(10):
+            target = np.random.uniform(*self.area_range) * area
+            ratio = np.random.uniform(*self.aspect_ratio_range)
+            w = int(round(math.sqrt(target * ratio)))
+            h = int(round(math.sqrt(target / ratio)))
+            if np.random.rand() < 0.5:
+                w, h = h, w
+            if w <= width and h <= height:
+                return (
+                    np.random.randint(0, width - w + 1),
+                    np.random.randint(0, height - h + 1),
+                    w,
+                    h,
+                )
+        return None
+
+    def transform(self, results: Dict) -> Dict:
+        imgs = list(results['imgs'])
+        src_h, src_w = imgs[0].shape[:2]
+        if self.scale is None and self.short_side is None:
+            size = (src_w, src_h)
+        else:
+            size = resized_size(src_w, src_h, self.scale, self.short_side)
+        box = self.draw_box(*size)
+        results['sized_crop_fallback'] = box is None
+        if box is not None:
+            x, y, w, h = box
+            imgs = [
+                np.array(
+                    Image.fromarray(resize_region(img, size, box, self.resize_resample)).resize(
+                        (self.size, self.size), self.resample
+                    )
+                )
+                for img in imgs
+            ]
+        else:
+            imgs = resize_frames(imgs, size, self.resize_resample)
+            small = resized_size(size[0], size[1], None, self.size)
+            imgs = resize_frames(imgs, small, self.resample)
+            x = np.random.randint(0, small[0] - self.size + 1)
+            y = np.random.randint(0, small[1] - self.size + 1)
+            w = h = self.size
+            imgs = [img[y : y + h, x : x + w] for img in imgs]
+        results['imgs'] = imgs
+        results['crop_bbox'] = np.array([x, y, x + w, y + h])
+        results['img_shape'] = (self.size, self.size)
+        return results
+
+    def __repr__(self) -> str:
+        return (
+            f'{self.__class__.__name__}(size={self.size}, scale={self.scale}, '
+            f'short_side={self.short_side}, area_range={self.area_range}, '
+            f'aspect_ratio_range={self.aspect_ratio_range}, '
+            f'interpolation={self.interpolation!r}, '
+            f'resize_interpolation={self.resize_interpolation!r})'
+        )
