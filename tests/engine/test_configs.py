@@ -161,9 +161,10 @@ def test_config_encodes_the_recipe(name):
         assert crop['short_side'] == 256
         assert _find(test_pipe, 'PillowResize')['short_side'] == 256
     else:
-        ra = _find(augment, 'ClipRandAugment')
-        assert ra['config_str'].startswith('rand-m7-n4-mstd0.5')
-        assert _types(augment).index('ClipRandAugment') == 0
+        # RandAugment runs first, inside the crop (which augments only the
+        # pixels it reads).
+        assert crop['rand_augment']['config_str'].startswith('rand-m7-n4-mstd0.5')
+        assert _types(augment).index('PillowRandomSizedCrop') == 0
         assert 'ClipRandomGrayscale' not in _types(augment)
         assert _find(augment, 'Flip')['flip_label_map'] == SS_FLIP[dataset]
         assert tuple(crop['scale']) == (320, 256)

@@ -26,10 +26,11 @@ flip_label_map = {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
 # Train: one clip per video, decoded once and augmented twice
 # independently (repeated augmentation), with the authors' PIL pixels:
 # RandAugment m7 n4 mstd 0.5 with the same ops on every frame (bicubic, fill
-# 128), resize to exactly 256 x 320 (H x W, PIL bicubic, antialiased; only
-# the crop's pixels are computed), random-sized crop (area 0.08-1, aspect
-# 3/4-4/3 drawn uniformly, sides swapped with p 0.5) resized to 224 (PIL
-# bilinear), flip with label swap.
+# 128), resize to exactly 256 x 320 (H x W, PIL bicubic, antialiased),
+# random-sized crop (area 0.08-1, aspect 3/4-4/3 drawn uniformly, sides
+# swapped with p 0.5) resized to 224 (PIL bilinear), flip with label swap.
+# PillowRandomSizedCrop runs the first three in that order, computing only
+# the pixels its crop reads.
 train_pipeline = [
     dict(type='TDSPyAVInit'),
     dict(
@@ -43,8 +44,12 @@ train_pipeline = [
         type='RepeatAugment',
         num_repeats=2,
         transforms=[
-            dict(type='ClipRandAugment', config_str='rand-m7-n4-mstd0.5-inc1'),
-            dict(type='PillowRandomSizedCrop', size=224, scale=(320, 256)),
+            dict(
+                type='PillowRandomSizedCrop',
+                size=224,
+                scale=(320, 256),
+                rand_augment=dict(config_str='rand-m7-n4-mstd0.5-inc1'),
+            ),
             dict(type='Flip', flip_ratio=0.5, flip_label_map=flip_label_map),
         ],
     ),

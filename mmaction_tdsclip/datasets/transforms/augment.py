@@ -9,9 +9,9 @@ grayscale); ``tests/datasets/test_authors_pixels.py`` compares them with an
 independent re-implementation of it.
 """
 
-from typing import Callable, Dict, List, Sequence, Tuple, Union
+import math
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
@@ -21,29 +21,127 @@ from PIL import Image, ImageEnhance, ImageOps
 PlanStep = Tuple[str, float, bool]
 
 
-def _lut_op(make_lut: Callable[[float, bool], np.ndarray]) -> Callable:
-    """An op that maps every channel value through one 256-entry table:
-    applied to the whole clip at once with ``cv2.LUT``."""
-
-    def apply(frames: List[np.ndarray], level: float, negate: bool, _aug) -> List[np.ndarray]:
-        lut = make_lut(level, negate)
-        return [cv2.LUT(np.ascontiguousarray(f), lut) for f in frames]
-
-    return apply
+# A rectangle of the frame, (x0, y0, x1, y1), ends exclusive.
+Region = Tuple[int, int, int, int]
 
 
-def _pil_op(fn: Callable) -> Callable:
-    """An op applied frame by frame through PIL: ``fn(img, level, negate,
-    aug)`` with ``aug`` the transform (for its fill and resampling)."""
+def _expand(region: Region, margin: int, width: int, height: int) -> Region:
+    x0, y0, x1, y1 = region
+    return (
+        max(0, x0 - margin),
+        max(0, y0 - margin),
+        min(width, x1 + margin),
+        min(height, y1 + margin),
+    )
 
-    def apply(frames: List[np.ndarray], level: float, negate: bool, aug) -> List[np.ndarray]:
-        return [np.array(fn(Image.fromarray(f), level, negate, aug)) for f in frames]
 
-    return apply
+def _crop_to(img: Image.Image, src: Region, dst: Region) -> Image.Image:
+    """The ``dst`` part of ``img``, which holds the ``src`` part of a frame."""
+    if src == dst:
+        return img
+    return img.crop((dst[0] - src[0], dst[1] - src[1], dst[2] - src[0], dst[3] - src[1]))
+
+
+class _Op:
+    """One RandAugment op on PIL frames that may hold only a region of the
+    frame: ``source(dst)`` is the region its output over ``dst`` depends on,
+    ``apply`` maps images of ``src`` to images of ``dst``."""
+
+    def source(self, dst: Region, size: Tuple[int, int], level: float, negate: bool) -> Region:
+        return dst
+
+    def apply(self, imgs, src, dst, size, level, negate, aug) -> List[Image.Image]:
+        raise NotImplementedError
+
+
+class _LutOp(_Op):
+    """Each channel value through one 256-entry table (``Image.point``)."""
+
+    def __init__(self, make_lut: Callable[[float, bool], np.ndarray]) -> None:
+        self.make_lut = make_lut
+
+    def apply(self, imgs, src, dst, size, level, negate, aug):
+        lut = self.make_lut(level, negate).tolist() * 3
+        return [_crop_to(img.point(lut), src, dst) for img in imgs]
+
+
+class _PixelOp(_Op):
+    """A PIL function of each pixel alone (``Color`` blends with the pixel's
+    own luma)."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+
+    def apply(self, imgs, src, dst, size, level, negate, aug):
+        return [_crop_to(self.fn(img, level, negate), src, dst) for img in imgs]
+
+
+class _FrameOp(_PixelOp):
+    """A PIL function of the whole frame's histogram or mean: needs every
+    pixel of the frame."""
+
+    def source(self, dst, size, level, negate):
+        return (0, 0, size[0], size[1])
+
+
+class _FilterOp(_PixelOp):
+    """A PIL 3 x 3 filter (``Sharpness``): one pixel of margin; PIL leaves
+    the frame's border pixels unfiltered, the margin keeps the region's own
+    border away from that rule."""
+
+    def source(self, dst, size, level, negate):
+        return _expand(dst, 1, *size)
+
+
+class _AffineOp(_Op):
+    """PIL's affine ``transform`` (bicubic, border ``fill``); ``matrix(level,
+    negate, size)`` maps output pixel centres to input positions."""
+
+    def __init__(self, matrix: Callable) -> None:
+        self.matrix = matrix
+
+    def source(self, dst, size, level, negate):
+        a, b, c, d, e, f = self.matrix(level, negate, size)
+        xs = np.array([dst[0] + 0.5, dst[2] - 0.5, dst[0] + 0.5, dst[2] - 0.5])
+        ys = np.array([dst[1] + 0.5, dst[1] + 0.5, dst[3] - 0.5, dst[3] - 0.5])
+        xin, yin = a * xs + b * ys + c, d * xs + e * ys + f
+        # Bicubic reads 1 pixel before and 2 after the input position.
+        x0, x1 = int(np.floor(xin.min())) - 3, int(np.ceil(xin.max())) + 3
+        y0, y1 = int(np.floor(yin.min())) - 3, int(np.ceil(yin.max())) + 3
+        x0, x1 = min(max(0, x0), size[0] - 1), max(min(size[0], x1), 1)
+        y0, y1 = min(max(0, y0), size[1] - 1), max(min(size[1], y1), 1)
+        return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+
+    def apply(self, imgs, src, dst, size, level, negate, aug):
+        a, b, c, d, e, f = self.matrix(level, negate, size)
+        # The same map with output and input origins at dst and src.
+        local = (
+            a,
+            b,
+            a * dst[0] + b * dst[1] + c - src[0],
+            d,
+            e,
+            d * dst[0] + e * dst[1] + f - src[1],
+        )
+        out_size = (dst[2] - dst[0], dst[3] - dst[1])
+        return [
+            img.transform(out_size, Image.AFFINE, local, aug.resample, fillcolor=aug.fill)
+            for img in imgs
+        ]
 
 
 def _sign(value: float, negate: bool) -> float:
     return -value if negate else value
+
+
+def _rotate_matrix(level: float, negate: bool, size: Tuple[int, int]) -> Tuple[float, ...]:
+    """The matrix of PIL's ``Image.rotate`` about the frame centre, computed
+    as PIL computes it."""
+    angle = -math.radians(_sign(30.0 * level, negate) % 360.0)
+    a, b = round(math.cos(angle), 15), round(math.sin(angle), 15)
+    d, e = round(-math.sin(angle), 15), round(math.cos(angle), 15)
+    cx, cy = size[0] / 2, size[1] / 2
+    return (a, b, a * -cx + b * -cy + cx, d, e, d * -cx + e * -cy + cy)
 
 
 def _blend_lut(base: float, factor: float) -> np.ndarray:
@@ -71,65 +169,45 @@ def _solarize_add_lut(add: int, threshold: int = 128) -> np.ndarray:
     return np.where(v < threshold, np.minimum(255, v + add), v).astype(np.uint8)
 
 
-def _affine(img: Image.Image, matrix, aug) -> Image.Image:
-    return img.transform(img.size, Image.AFFINE, matrix, aug.resample, fillcolor=aug.fill)
-
-
 def _enhance(cls) -> Callable:
-    return lambda img, level, negate, aug: cls(img).enhance(1.0 + _sign(0.9 * level, negate))
+    return lambda img, level, negate: cls(img).enhance(1.0 + _sign(0.9 * level, negate))
 
 
 def _enhance_original(cls) -> Callable:
-    return lambda img, level, negate, aug: cls(img).enhance(0.1 + 1.8 * level)
+    return lambda img, level, negate: cls(img).enhance(0.1 + 1.8 * level)
 
 
 # timm's RandAugment ops (timm.data.auto_augment), by name, on a 0-1
 # ``level`` = magnitude / 10: the same functions of PIL and the same level
 # to argument maps, applied with the plan's sign.
-_OPS: Dict[str, Callable] = {
-    'AutoContrast': _pil_op(lambda img, level, negate, aug: ImageOps.autocontrast(img)),
-    'Equalize': _pil_op(lambda img, level, negate, aug: ImageOps.equalize(img)),
-    'Invert': _lut_op(lambda level, negate: np.arange(255, -1, -1, dtype=np.uint8)),
-    'Rotate': _pil_op(
-        lambda img, level, negate, aug: img.rotate(
-            _sign(30.0 * level, negate), resample=aug.resample, fillcolor=aug.fill
-        )
-    ),
-    'Posterize': _lut_op(lambda level, negate: _posterize_lut(int(4 * level))),
-    'PosterizeIncreasing': _lut_op(lambda level, negate: _posterize_lut(4 - int(4 * level))),
-    'Solarize': _lut_op(lambda level, negate: _solarize_lut(int(256 * level))),
-    'SolarizeIncreasing': _lut_op(lambda level, negate: _solarize_lut(256 - int(256 * level))),
-    'SolarizeAdd': _lut_op(lambda level, negate: _solarize_add_lut(int(110 * level))),
-    'Color': _pil_op(_enhance_original(ImageEnhance.Color)),
-    'ColorIncreasing': _pil_op(_enhance(ImageEnhance.Color)),
-    'Contrast': _pil_op(_enhance_original(ImageEnhance.Contrast)),
-    'ContrastIncreasing': _pil_op(_enhance(ImageEnhance.Contrast)),
+_OPS: Dict[str, _Op] = {
+    'AutoContrast': _FrameOp(lambda img, level, negate: ImageOps.autocontrast(img)),
+    'Equalize': _FrameOp(lambda img, level, negate: ImageOps.equalize(img)),
+    'Invert': _LutOp(lambda level, negate: np.arange(255, -1, -1, dtype=np.uint8)),
+    'Rotate': _AffineOp(_rotate_matrix),
+    'Posterize': _LutOp(lambda level, negate: _posterize_lut(int(4 * level))),
+    'PosterizeIncreasing': _LutOp(lambda level, negate: _posterize_lut(4 - int(4 * level))),
+    'Solarize': _LutOp(lambda level, negate: _solarize_lut(int(256 * level))),
+    'SolarizeIncreasing': _LutOp(lambda level, negate: _solarize_lut(256 - int(256 * level))),
+    'SolarizeAdd': _LutOp(lambda level, negate: _solarize_add_lut(int(110 * level))),
+    'Color': _PixelOp(_enhance_original(ImageEnhance.Color)),
+    'ColorIncreasing': _PixelOp(_enhance(ImageEnhance.Color)),
+    'Contrast': _FrameOp(_enhance_original(ImageEnhance.Contrast)),
+    'ContrastIncreasing': _FrameOp(_enhance(ImageEnhance.Contrast)),
     # Brightness blends with black: a table.
-    'Brightness': _lut_op(lambda level, negate: _blend_lut(0.0, 0.1 + 1.8 * level)),
-    'BrightnessIncreasing': _lut_op(
+    'Brightness': _LutOp(lambda level, negate: _blend_lut(0.0, 0.1 + 1.8 * level)),
+    'BrightnessIncreasing': _LutOp(
         lambda level, negate: _blend_lut(0.0, 1.0 + _sign(0.9 * level, negate))
     ),
-    'Sharpness': _pil_op(_enhance_original(ImageEnhance.Sharpness)),
-    'SharpnessIncreasing': _pil_op(_enhance(ImageEnhance.Sharpness)),
-    'ShearX': _pil_op(
-        lambda img, level, negate, aug: _affine(
-            img, (1, _sign(0.3 * level, negate), 0, 0, 1, 0), aug
-        )
+    'Sharpness': _FilterOp(_enhance_original(ImageEnhance.Sharpness)),
+    'SharpnessIncreasing': _FilterOp(_enhance(ImageEnhance.Sharpness)),
+    'ShearX': _AffineOp(lambda level, negate, size: (1, _sign(0.3 * level, negate), 0, 0, 1, 0)),
+    'ShearY': _AffineOp(lambda level, negate, size: (1, 0, 0, _sign(0.3 * level, negate), 1, 0)),
+    'TranslateXRel': _AffineOp(
+        lambda level, negate, size: (1, 0, _sign(0.45 * level, negate) * size[0], 0, 1, 0)
     ),
-    'ShearY': _pil_op(
-        lambda img, level, negate, aug: _affine(
-            img, (1, 0, 0, _sign(0.3 * level, negate), 1, 0), aug
-        )
-    ),
-    'TranslateXRel': _pil_op(
-        lambda img, level, negate, aug: _affine(
-            img, (1, 0, _sign(0.45 * level, negate) * img.size[0], 0, 1, 0), aug
-        )
-    ),
-    'TranslateYRel': _pil_op(
-        lambda img, level, negate, aug: _affine(
-            img, (1, 0, 0, 0, 1, _sign(0.45 * level, negate) * img.size[1]), aug
-        )
+    'TranslateYRel': _AffineOp(
+        lambda level, negate, size: (1, 0, 0, 0, 1, _sign(0.45 * level, negate) * size[1])
     ),
 }
 
@@ -152,10 +230,11 @@ class ClipRandAugment(BaseTransform):
     timm's default draws bilinear or bicubic per image) and fill exposed
     borders with ``fill`` (timm's and the authors' 128 grey).
 
-    Ops that map each channel value through a table (``Invert``,
-    ``Posterize``, ``Solarize``, ``SolarizeAdd``, ``Brightness``) run on the
-    whole clip with ``cv2.LUT``, bit-identical to PIL; the others run PIL's
-    own functions frame by frame.
+    The ops run PIL's own functions frame by frame (``Brightness`` and the
+    other table ops as ``Image.point`` with the same table), so the pixels
+    are PIL's; :meth:`apply_plan` can compute a region of the result alone
+    (``PillowRandomSizedCrop`` uses it to augment only the pixels its crop
+    reads).
 
     Magnitude semantics (timm's, on a 0-10 scale; an op's level is
     ``magnitude / 10`` of its range): rotate up to +-30 degrees, shear
@@ -230,11 +309,32 @@ class ClipRandAugment(BaseTransform):
             plan.append((op.name, magnitude, bool(np.random.rand() < 0.5)))
         return plan
 
-    def apply_plan(self, frames: List[np.ndarray], plan: Sequence[PlanStep]) -> List[np.ndarray]:
-        """Apply ``plan`` to every frame of ``frames`` (``(H, W, 3)`` uint8)."""
-        for name, magnitude, negate in plan:
-            frames = _OPS[name](frames, magnitude / 10.0, negate, self)
-        return frames
+    def apply_plan(
+        self,
+        frames: Sequence[np.ndarray],
+        plan: Sequence[PlanStep],
+        region: Optional[Region] = None,
+    ) -> List[np.ndarray]:
+        """Apply ``plan`` to every frame (``(H, W, 3)`` uint8).
+
+        With ``region = (x0, y0, x1, y1)`` only those pixels of the result
+        are computed and returned (``(y1 - y0, x1 - x0, 3)``): each op runs
+        on the part of its input that the region depends on (the whole frame
+        only for ops that read the frame's histogram or mean). The pixels
+        are those of the whole-frame result.
+        """
+        height, width = frames[0].shape[:2]
+        size = (width, height)
+        regions = [region or (0, 0, width, height)]
+        for name, magnitude, negate in reversed(plan):
+            regions.insert(0, _OPS[name].source(regions[0], size, magnitude / 10.0, negate))
+        x0, y0, x1, y1 = regions[0]
+        imgs = [Image.fromarray(np.ascontiguousarray(f[y0:y1, x0:x1])) for f in frames]
+        for k, (name, magnitude, negate) in enumerate(plan):
+            imgs = _OPS[name].apply(
+                imgs, regions[k], regions[k + 1], size, magnitude / 10.0, negate, self
+            )
+        return [np.array(img) for img in imgs]
 
     def transform(self, results: Dict) -> Dict:
         plan = self._draw_plan()

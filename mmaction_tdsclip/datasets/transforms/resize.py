@@ -49,19 +49,55 @@ def _check_size_args(owner: str, scale, short_side, required: bool) -> None:
         raise ValueError(f'{owner}: short_side must be positive, got {short_side}')
 
 
-def resize_region(
-    img: np.ndarray, size: Tuple[int, int], box: Tuple[int, int, int, int], resample: int
-) -> np.ndarray:
-    """Pixels ``box = (x, y, w, h)`` of ``img`` resized to ``size = (W, H)``,
-    computed without resizing the rest: PIL's resize over the matching
-    source box gives the same filter centres and support (equal to a full
-    resize then crop, up to a rare 1-level rounding difference)."""
-    src_h, src_w = img.shape[:2]
+def source_region(
+    box: Tuple[int, int, int, int], size: Tuple[int, int], src_size: Tuple[int, int]
+) -> Tuple[int, int, int, int]:
+    """The source pixels ``(x0, y0, x1, y1)`` (ends exclusive) that PIL's
+    resize from ``src_size`` to ``size = (W, H)`` reads for the output
+    pixels ``box = (x, y, w, h)``: the box scaled back plus the filter's
+    support (bicubic: 2 output pixels, widened by the shrink factor)."""
     x, y, w, h = box
-    if (src_w, src_h) == tuple(size):
+    sx, sy = src_size[0] / size[0], src_size[1] / size[1]
+    mx, my = 2 * max(sx, 1.0) + 2, 2 * max(sy, 1.0) + 2
+    return (
+        max(0, int(math.floor(x * sx - mx))),
+        max(0, int(math.floor(y * sy - my))),
+        min(src_size[0], int(math.ceil((x + w) * sx + mx))),
+        min(src_size[1], int(math.ceil((y + h) * sy + my))),
+    )
+
+
+def resize_region(
+    img: np.ndarray,
+    size: Tuple[int, int],
+    box: Tuple[int, int, int, int],
+    resample: int,
+    src_size: Optional[Tuple[int, int]] = None,
+    origin: Tuple[int, int] = (0, 0),
+) -> np.ndarray:
+    """Pixels ``box = (x, y, w, h)`` of a frame resized to ``size = (W,
+    H)``, computed without resizing the rest: PIL's resize over the matching
+    source box gives the same filter centres and support (equal to a full
+    resize then crop, up to a rare 1-level rounding difference).
+
+    ``img`` may hold only part of the source frame: the pixels from
+    ``origin = (x0, y0)`` of a frame of ``src_size`` (default: ``img`` is
+    the whole frame), covering at least :func:`source_region` of ``box``.
+    """
+    if src_size is None:
+        src_size = (img.shape[1], img.shape[0])
+    x, y, w, h = box
+    if tuple(src_size) == tuple(size):
+        x, y = x - origin[0], y - origin[1]
         return img[y : y + h, x : x + w]
-    sx, sy = src_w / size[0], src_h / size[1]
-    source_box = (x * sx, y * sy, (x + w) * sx, (y + h) * sy)
+    sx, sy = src_size[0] / size[0], src_size[1] / size[1]
+    img_h, img_w = img.shape[:2]
+    source_box = (
+        max(0.0, x * sx - origin[0]),
+        max(0.0, y * sy - origin[1]),
+        min(float(img_w), (x + w) * sx - origin[0]),
+        min(float(img_h), (y + h) * sy - origin[1]),
+    )
     return np.array(Image.fromarray(img).resize((w, h), resample, box=source_box))
 
 
@@ -117,7 +153,8 @@ class PillowResize(BaseTransform):
 class PillowRandomSizedCrop(BaseTransform):
     """The authors' ``GroupRandomSizedCrop``, optionally after their resize.
 
-    With ``scale`` or ``short_side`` the frames are first resized as by
+    With ``rand_augment``, RandAugment comes first. With ``scale`` or
+    ``short_side`` the frames are then resized as by
     :class:`PillowResize` (``resize_interpolation``, bicubic); only the
     crop's pixels of that resize are computed, which gives the same pixels
     as resizing whole frames first. Then, one draw per clip: up to 10
@@ -143,6 +180,10 @@ class PillowRandomSizedCrop(BaseTransform):
             swap).
         interpolation: Resampling of the crop to ``size``.
         resize_interpolation: Resampling of the resize before the crop.
+        rand_augment: Arguments of a :class:`ClipRandAugment` applied first,
+            before the resize (the authors' order), to the source pixels the
+            crop reads only: the same pixels as augmenting whole frames, at
+            a fraction of the cost. Adds ``rand_augment_ops``.
     """
 
     def __init__(
@@ -154,6 +195,7 @@ class PillowRandomSizedCrop(BaseTransform):
         aspect_ratio_range: Tuple[float, float] = (3 / 4, 4 / 3),
         interpolation: str = 'bilinear',
         resize_interpolation: str = 'bicubic',
+        rand_augment: Optional[Dict] = None,
     ) -> None:
         owner = 'PillowRandomSizedCrop'
         _check_size_args(owner, scale, short_side, required=False)
@@ -170,6 +212,11 @@ class PillowRandomSizedCrop(BaseTransform):
         self.resize_interpolation = resize_interpolation
         self.resample = _resample(interpolation, 'interpolation', owner)
         self.resize_resample = _resample(resize_interpolation, 'resize_interpolation', owner)
+        self.rand_augment = None
+        if rand_augment is not None:
+            from .augment import ClipRandAugment
+
+            self.rand_augment = ClipRandAugment(**rand_augment)
 
     def draw_box(self, width: int, height: int) -> Optional[Tuple[int, int, int, int]]:
         """``(x, y, w, h)`` in a ``width`` x ``height`` frame, or None for
@@ -194,23 +241,36 @@ class PillowRandomSizedCrop(BaseTransform):
     def transform(self, results: Dict) -> Dict:
         imgs = list(results['imgs'])
         src_h, src_w = imgs[0].shape[:2]
+        src_size = (src_w, src_h)
         if self.scale is None and self.short_side is None:
-            size = (src_w, src_h)
+            size = src_size
         else:
             size = resized_size(src_w, src_h, self.scale, self.short_side)
+        plan = None
+        if self.rand_augment is not None:
+            plan = self.rand_augment._draw_plan()
+            results['rand_augment_ops'] = plan
         box = self.draw_box(*size)
         results['sized_crop_fallback'] = box is None
         if box is not None:
             x, y, w, h = box
+            # Augment and resize only the source pixels the crop reads.
+            region = source_region(box, size, src_size)
+            if plan:
+                parts = self.rand_augment.apply_plan(imgs, plan, region)
+            else:
+                parts = [img[region[1] : region[3], region[0] : region[2]] for img in imgs]
             imgs = [
                 np.array(
-                    Image.fromarray(resize_region(img, size, box, self.resize_resample)).resize(
-                        (self.size, self.size), self.resample
-                    )
+                    Image.fromarray(
+                        resize_region(part, size, box, self.resize_resample, src_size, region[:2])
+                    ).resize((self.size, self.size), self.resample)
                 )
-                for img in imgs
+                for part in parts
             ]
         else:
+            if plan:
+                imgs = self.rand_augment.apply_plan(imgs, plan)
             imgs = resize_frames(imgs, size, self.resize_resample)
             small = resized_size(size[0], size[1], None, self.size)
             imgs = resize_frames(imgs, small, self.resample)
@@ -229,5 +289,6 @@ class PillowRandomSizedCrop(BaseTransform):
             f'short_side={self.short_side}, area_range={self.area_range}, '
             f'aspect_ratio_range={self.aspect_ratio_range}, '
             f'interpolation={self.interpolation!r}, '
-            f'resize_interpolation={self.resize_interpolation!r})'
+            f'resize_interpolation={self.resize_interpolation!r}, '
+            f'rand_augment={self.rand_augment!r})'
         )
