@@ -407,6 +407,9 @@ def _pipeline_rows(family: str, t: int) -> Dict[str, tuple]:
 
 
 def main_pipelines(args) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # per core, as in a dataloader worker
     np.random.seed(args.seed)
     random.seed(args.seed)
     table = []
@@ -423,8 +426,9 @@ def main_pipelines(args) -> None:
                     for sample in samples:
                         fn(sample)
                     cpu[name].append(time.process_time() - start)
+            # Totals, not medians: RandAugment's cost varies with its draw.
             per_view = {
-                name: statistics.median(cpu[name]) / (len(samples) * views)
+                name: sum(cpu[name]) / (args.rounds * len(samples) * views)
                 for name, (_, views) in rows.items()
             }
             for name in rows:

@@ -4,7 +4,7 @@ Ground truth: ``tests/reference/authors_pipeline.py``, an independent
 re-implementation of the authors' per-frame PIL data path. Input: JPEG frame
 folders of natural-like content (1/f-noise texture, a moving disc, a
 lattice of lines) at the three dataset sizes: SSv1 176 x 100, SSv2 427 x
-240, K400 340 x 256. The test and val pipelines run unchanged; the train
+240, K400 340 x 256 and 480 x 360. The test and val pipelines run unchanged; the train
 pipelines run with their own random draws, which are then handed to the
 reference (RandAugment plan, crop box, flip, grayscale), so both compute the
 same view. Measure: mean absolute difference per view in CLIP-normalised
@@ -32,6 +32,8 @@ DATASETS = {
     'sthv1': ('sthv1_rawframes.py', 'ss', (176, 100)),
     'sthv2': ('sthv2_videos.py', 'ss', (427, 240)),
     'k400': ('kinetics400_videos.py', 'k400', (340, 256)),
+    # A Kinetics clip the short-side resize shrinks (480 x 360 -> 341 x 256).
+    'k400_480x360': ('kinetics400_videos.py', 'k400', (480, 360)),
 }
 NUM_FRAMES = 24
 TOLERANCE = 0.003
