@@ -106,10 +106,16 @@ def resize_region(
 def resize_clip(frames: Sequence[np.ndarray], size: Tuple[int, int], interpolation: str):
     """All frames resized to ``size = (W, H)`` in one call of torch's
     antialiased ``interpolate``, which implements PIL's filters (bicubic
-    ``a = -0.5``, support widened by the shrink factor): PIL's pixels up to
-    rare 1-2 level rounding differences (mean 0.002 grey levels on 427 x 240
-    -> 320 x 256), at a sixth to an eighth of PIL's time. Frames already at
-    ``size`` are returned as they are, as torchvision does."""
+    ``a = -0.5``, support widened by the shrink factor, 8-bit intermediate)
+    at a fifth to an eighth of PIL's time. It resamples width first; PIL
+    (Pillow 13) sometimes takes height first, which changes the rounding of
+    the intermediate: for the shipped resizes (SS 427 x 240 and 176 x 100 ->
+    320 x 256, K400 short side 256) torch gives PIL's pixels up to 1e-4
+    CLIP-normalised units (``tests/datasets/test_authors_pixels.py``), but a
+    resize that grows one side and shrinks the other can differ by 0.2 grey
+    levels on average, so the random-sized crop resizes with PIL itself.
+    Frames already at ``size`` are returned as they are, as torchvision
+    does."""
     height, width = frames[0].shape[:2]
     if (width, height) == tuple(size):
         return list(frames)
@@ -293,8 +299,6 @@ class PillowRandomSizedCrop(BaseTransform):
             y = np.random.randint(0, small[1] - self.size + 1)
             w = h = self.size
             crops = [img[y : y + h, x : x + w] for img in imgs]
-        # PIL here: torch's antialiased bilinear drifts from PIL's (0.18 grey
-        # levels mean) when one side grows and the other shrinks.
         side = (self.size, self.size)
         imgs = [
             crop
