@@ -103,26 +103,42 @@ def resize_region(
     return np.array(Image.fromarray(img).resize((w, h), resample, box=source_box))
 
 
+def _torch_resize(clip: torch.Tensor, steps, interpolation: str) -> torch.Tensor:
+    for step in steps:
+        if tuple(clip.shape[2:]) != step:
+            clip = F.interpolate(clip, size=step, mode=interpolation, antialias=True)
+    return clip
+
+
 def resize_clip(frames: Sequence[np.ndarray], size: Tuple[int, int], interpolation: str):
-    """All frames resized to ``size = (W, H)`` in one call of torch's
-    antialiased ``interpolate``, which implements PIL's filters (bicubic
-    ``a = -0.5``, support widened by the shrink factor, 8-bit intermediate)
-    at a fifth to an eighth of PIL's time. It resamples width first; PIL
-    (Pillow 13) sometimes takes height first, which changes the rounding of
-    the intermediate: for the shipped resizes (SS 427 x 240 and 176 x 100 ->
-    320 x 256, K400 short side 256) torch gives PIL's pixels up to 1e-4
-    CLIP-normalised units (``tests/datasets/test_authors_pixels.py``), but a
-    resize that grows one side and shrinks the other can differ by 0.2 grey
-    levels on average, so the random-sized crop resizes with PIL itself.
-    Frames already at ``size`` are returned as they are, as torchvision
-    does."""
+    """All frames resized to ``size = (W, H)`` with PIL's pixels, the clip
+    at once.
+
+    torch's antialiased ``interpolate`` implements PIL's filters (bicubic
+    ``a = -0.5``, support widened by the shrink factor, separable with an
+    8-bit intermediate) at a fifth to an eighth of PIL's time, one axis per
+    call. Which axis comes first changes the intermediate's rounding (0.2
+    grey levels on average), and PIL picks the order by the sizes. So the
+    first frame is resized by PIL, and the order whose torch result equals
+    it is used for the other frames. Frames already at ``size`` are
+    returned as they are, as torchvision does.
+    """
     height, width = frames[0].shape[:2]
-    if (width, height) == tuple(size):
+    out_w, out_h = size
+    if (width, height) == (out_w, out_h):
         return list(frames)
+    first = np.array(Image.fromarray(frames[0]).resize(size, _RESAMPLE[interpolation]))
+    if len(frames) == 1:
+        return [first]
     # (N, H, W, 3) viewed as (N, 3, H, W) channels-last: torch's uint8 kernels.
     clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
-    out = F.interpolate(clip, size=(size[1], size[0]), mode=interpolation, antialias=True)
-    return list(out.permute(0, 2, 3, 1).numpy())
+    orders = ([(height, out_w), (out_h, out_w)], [(out_h, width), (out_h, out_w)])
+    probe = torch.from_numpy(first).permute(2, 0, 1)
+    errors = [
+        (_torch_resize(clip[:1], order, interpolation)[0] != probe).sum().item() for order in orders
+    ]
+    out = _torch_resize(clip[1:], orders[int(np.argmin(errors))], interpolation)
+    return [first] + list(out.permute(0, 2, 3, 1).numpy())
 
 
 @TRANSFORMS.register_module()
@@ -232,7 +248,7 @@ class PillowRandomSizedCrop(BaseTransform):
         self.aspect_ratio_range = tuple(aspect_ratio_range)
         self.interpolation = interpolation
         self.resize_interpolation = resize_interpolation
-        self.resample = _resample(interpolation, 'interpolation', owner)
+        _resample(interpolation, 'interpolation', owner)  # validates
         self.resize_resample = _resample(resize_interpolation, 'resize_interpolation', owner)
         self.rand_augment = None
         if rand_augment is not None:
@@ -299,13 +315,7 @@ class PillowRandomSizedCrop(BaseTransform):
             y = np.random.randint(0, small[1] - self.size + 1)
             w = h = self.size
             crops = [img[y : y + h, x : x + w] for img in imgs]
-        side = (self.size, self.size)
-        imgs = [
-            crop
-            if crop.shape[:2] == side
-            else np.array(Image.fromarray(crop).resize(side, self.resample))
-            for crop in crops
-        ]
+        imgs = resize_clip(crops, (self.size, self.size), self.interpolation)
         results['imgs'] = imgs
         results['crop_bbox'] = np.array([x, y, x + w, y + h])
         results['img_shape'] = (self.size, self.size)
