@@ -44,6 +44,9 @@ test sample crops x clips). The authors' rows decode each distinct frame
 once (favouring them) and normalise on the CPU, as their workers do; the
 shipped pipelines leave normalisation to the data preprocessor on the
 model's device, so a second authors' row without normalisation is given.
+The "cv2 resizes" rows swap the PIL-exact resizes and crops for MMAction2's
+(``Resize``, ``RandomResizedCrop``, ``CenterCrop``, ``LongSideThreeCrop``):
+what the authors' pixels cost.
 
     python tools/benchmark_dataloading.py --pipelines [--num-videos 4]
         [--rounds 3] [--families ss k400]
@@ -287,7 +290,49 @@ def write_frames_as_video(path: str, frames: np.ndarray, fps: int) -> None:
             container.mux(packet)
 
 
-def _shipped(config: str, split: str, t: int):
+# MMAction2's cv2 resizes and crops in place of the PIL-exact ones: what
+# the authors' pixels cost.
+CV2_STEPS = {
+    'ss': dict(
+        train=[
+            dict(type='ClipRandAugment', config_str='rand-m7-n4-mstd0.5-inc1'),
+            dict(type='Resize', scale=(320, 256), keep_ratio=False),
+            dict(type='RandomResizedCrop'),
+            dict(type='Resize', scale=(224, 224), keep_ratio=False),
+        ],
+        val=[dict(type='Resize', scale=(320, 256), keep_ratio=False)],
+        test=[dict(type='Resize', scale=(320, 256), keep_ratio=False)],
+    ),
+    'k400': dict(
+        train=[
+            dict(type='Resize', scale=(-1, 256)),
+            dict(type='RandomResizedCrop'),
+            dict(type='Resize', scale=(224, 224), keep_ratio=False),
+        ],
+        val=[dict(type='Resize', scale=(-1, 256))],
+        test=[dict(type='Resize', scale=(-1, 256))],
+    ),
+}
+
+
+def _with_cv2_resizes(steps: List[Dict], family: str, split: str) -> List[Dict]:
+    out = []
+    for step in steps:
+        kind = step['type']
+        if kind == 'RepeatAugment':
+            step = dict(step, transforms=_with_cv2_resizes(step['transforms'], family, split))
+        elif kind == 'PillowRandomSizedCrop' or kind == 'PillowResize':
+            out.extend(CV2_STEPS[family][split])
+            continue
+        elif kind == 'FullResThreeCrop':
+            step = dict(type='LongSideThreeCrop', crop_size=step['crop_size'])
+        elif kind == 'TorchvisionCenterCrop':
+            step = dict(type='CenterCrop', crop_size=step['crop_size'])
+        out.append(step)
+    return out
+
+
+def _shipped(config: str, split: str, t: int, cv2_resizes: bool = False):
     from mmengine.config import Config
 
     cfg = Config.fromfile(osp.join(CONFIGS, config))
@@ -296,6 +341,9 @@ def _shipped(config: str, split: str, t: int):
         if step['type'] == 'SampleTDSFrames':
             step = dict(step, num_segments=t)
         steps.append(step)
+    if cv2_resizes:
+        family = 'k400' if 'kinetics' in config else 'ss'
+        steps = _with_cv2_resizes(steps, family, split)
     return Compose(steps)
 
 
@@ -397,10 +445,20 @@ def _pipeline_rows(family: str, t: int) -> Dict[str, tuple]:
                 lambda s, p=video: p(_shipped_input(s, False)),
                 ours_views,
             )
+            cv2 = _shipped('sthv1_rawframes.py', split, t, cv2_resizes=True)
+            rows[f'{split}: sthv1 pipeline with cv2 resizes (JPEG frames)'] = (
+                lambda s, p=cv2: p(_shipped_input(s, True)),
+                ours_views,
+            )
         else:
             k400 = _shipped('kinetics400_videos.py', split, t)
             rows[f'{split}: shipped kinetics400 pipeline (.mp4)'] = (
                 lambda s, p=k400: p(_shipped_input(s, False)),
+                ours_views,
+            )
+            cv2 = _shipped('kinetics400_videos.py', split, t, cv2_resizes=True)
+            rows[f'{split}: kinetics400 pipeline with cv2 resizes (.mp4)'] = (
+                lambda s, p=cv2: p(_shipped_input(s, False)),
                 ours_views,
             )
     return rows
