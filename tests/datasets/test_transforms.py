@@ -336,3 +336,19 @@ def test_sized_crop_equals_resize_then_crop():
             full = Image.fromarray(frame).resize((320, 256), Image.BICUBIC)
             want = full.crop((x1, y1, x2, y2)).resize((64, 64), Image.BILINEAR)
             assert np.abs(got.astype(int) - np.asarray(want)).max() <= 1
+
+
+def test_sized_crop_augments_repeated_frames_once_and_returns_own_arrays():
+    inds = np.array([0, 0, 1, 2, 2, 2, 3])
+    frames = [index_pattern(int(i), 60, 80) for i in inds]
+    crop = PillowRandomSizedCrop(size=32, scale=(40, 30), rand_augment=dict())
+    np.random.seed(3)
+    res = crop(dict(imgs=[f.copy() for f in frames], frame_inds=inds))
+    np.random.seed(3)
+    plain = crop(dict(imgs=[f.copy() for f in frames]))  # no frame_inds: every frame
+    assert res['rand_augment_ops'] == plain['rand_augment_ops']
+    for got, want in zip(res['imgs'], plain['imgs']):
+        np.testing.assert_array_equal(got, want)
+    # Repeats are separate arrays, so an in-place Flip reaches each once.
+    assert not np.shares_memory(res['imgs'][0], res['imgs'][1])
+    assert not np.shares_memory(res['imgs'][3], res['imgs'][5])

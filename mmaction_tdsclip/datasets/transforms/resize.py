@@ -9,7 +9,7 @@ re-implementation of the authors' pipeline.
 """
 
 import math
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -101,6 +101,15 @@ def resize_region(
         min(float(img_h), (y + h) * sy - origin[1]),
     )
     return np.array(Image.fromarray(img).resize((w, h), resample, box=source_box))
+
+
+def _gather(frames: List[np.ndarray], inverse: np.ndarray) -> List[np.ndarray]:
+    """``[frames[k] for k in inverse]``, a repeated frame as a copy."""
+    seen, out = set(), []
+    for k in inverse.tolist():
+        out.append(frames[k].copy() if k in seen else frames[k])
+        seen.add(k)
+    return out
 
 
 def _torch_resize(clip: torch.Tensor, steps, interpolation: str) -> torch.Tensor:
@@ -278,6 +287,15 @@ class PillowRandomSizedCrop(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         imgs = list(results['imgs'])
+        # Frames sampled twice (overlapping windows) are augmented once.
+        inverse = None
+        inds = results.get('frame_inds')
+        if inds is not None and len(inds) == len(imgs):
+            unique, first, inverse = np.unique(inds, return_index=True, return_inverse=True)
+            if len(unique) < len(imgs):
+                imgs = [imgs[k] for k in first]
+            else:
+                inverse = None
         src_h, src_w = imgs[0].shape[:2]
         src_size = (src_w, src_h)
         if self.scale is None and self.short_side is None:
@@ -316,6 +334,9 @@ class PillowRandomSizedCrop(BaseTransform):
             w = h = self.size
             crops = [img[y : y + h, x : x + w] for img in imgs]
         imgs = resize_clip(crops, (self.size, self.size), self.interpolation)
+        if inverse is not None:
+            # Own arrays for repeats: Flip works in place.
+            imgs = _gather(imgs, inverse.reshape(-1))
         results['imgs'] = imgs
         results['crop_bbox'] = np.array([x, y, x + w, y + h])
         results['img_shape'] = (self.size, self.size)
