@@ -17,6 +17,8 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from PIL import Image, ImageEnhance, ImageOps
 
+from .resize import RESAMPLE
+
 # One RandAugment op as applied to a clip: (op name, magnitude, negate).
 PlanStep = Tuple[str, float, bool]
 
@@ -211,8 +213,6 @@ _OPS: Dict[str, _Op] = {
     ),
 }
 
-_RESAMPLE = {'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC}
-
 
 @TRANSFORMS.register_module()
 class ClipRandAugment(BaseTransform):
@@ -268,14 +268,14 @@ class ClipRandAugment(BaseTransform):
     ) -> None:
         from timm.data.auto_augment import rand_augment_transform
 
-        if interpolation not in _RESAMPLE:
+        if interpolation not in RESAMPLE:
             raise ValueError(
-                f'ClipRandAugment: interpolation must be one of {sorted(_RESAMPLE)}, '
+                f'ClipRandAugment: interpolation must be one of {sorted(RESAMPLE)}, '
                 f'got {interpolation!r}'
             )
         self.config_str = config_str
         self.interpolation = interpolation
-        self.resample = _RESAMPLE[interpolation]
+        self.resample = RESAMPLE[interpolation]
         self.fill = tuple(int(c) for c in fill)
         self._timm = rand_augment_transform(config_str, {})
         unknown = sorted({op.name for op in self._timm.ops} - set(_OPS))

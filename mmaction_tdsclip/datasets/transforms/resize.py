@@ -3,7 +3,10 @@
 MMAction2's ``Resize`` resizes with cv2, which does not antialias when it
 shrinks and whose bicubic differs from PIL's; the authors' models were
 trained on PIL's (torchvision ``Resize`` on PIL images). These transforms
-run PIL's resampling frame by frame on ``(H, W, 3)`` uint8 RGB frames.
+give PIL's pixels on ``(H, W, 3)`` uint8 RGB frames: PIL itself where it
+must (a resize over a fractional source box), otherwise torch's antialiased
+``interpolate`` over the whole clip, in the pass order PIL takes
+(:func:`resize_clip`).
 ``tests/datasets/test_authors_pixels.py`` compares them with an independent
 re-implementation of the authors' pipeline.
 """
@@ -18,13 +21,14 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 from PIL import Image
 
-_RESAMPLE = {'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC}
+# PIL's filter for each interpolation name.
+RESAMPLE = {'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC}
 
 
 def _resample(name: str, field: str, owner: str) -> int:
-    if name not in _RESAMPLE:
-        raise ValueError(f'{owner}: {field} must be one of {sorted(_RESAMPLE)}, got {name!r}')
-    return _RESAMPLE[name]
+    if name not in RESAMPLE:
+        raise ValueError(f'{owner}: {field} must be one of {sorted(RESAMPLE)}, got {name!r}')
+    return RESAMPLE[name]
 
 
 def resized_size(
@@ -136,7 +140,7 @@ def resize_clip(frames: Sequence[np.ndarray], size: Tuple[int, int], interpolati
     out_w, out_h = size
     if (width, height) == (out_w, out_h):
         return list(frames)
-    first = np.array(Image.fromarray(frames[0]).resize(size, _RESAMPLE[interpolation]))
+    first = np.array(Image.fromarray(frames[0]).resize(size, RESAMPLE[interpolation]))
     if len(frames) == 1:
         return [first]
     # (N, H, W, 3) viewed as (N, 3, H, W) channels-last: torch's uint8 kernels.
