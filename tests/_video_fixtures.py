@@ -111,7 +111,19 @@ def shrink_pipeline(pipeline):
         t = dict(t)
         if t['type'] == 'Resize':
             t['scale'] = _TINY_SIZES[tuple(t['scale'])]
-        elif t['type'] in ('CenterCrop', 'LongSideThreeCrop'):
+        elif t['type'] in ('PillowResize', 'PillowRandomSizedCrop'):
+            if t.get('scale') is not None:
+                t['scale'] = _TINY_SIZES[tuple(t['scale'])]
+            if t.get('short_side') is not None:
+                t['short_side'] = 36
+            if 'size' in t:
+                t['size'] = 32
+        elif t['type'] in (
+            'CenterCrop',
+            'LongSideThreeCrop',
+            'TorchvisionCenterCrop',
+            'FullResThreeCrop',
+        ):
             t['crop_size'] = 32
         elif t['type'] == 'RepeatAugment':
             t['transforms'] = shrink_pipeline(t['transforms'])

@@ -308,8 +308,17 @@ def _crop_output(step: Any, kind: str) -> Tuple[bool, Optional[Tuple[int, int]],
     if kind == 'RandomCrop':
         size = _get(step, 'size')
         return True, ((size, size) if isinstance(size, int) else None), 'size'
-    if kind in ('CenterCrop', 'ThreeCrop', 'TenCrop', 'LongSideThreeCrop'):
+    if kind in (
+        'CenterCrop',
+        'ThreeCrop',
+        'TenCrop',
+        'LongSideThreeCrop',
+        'TorchvisionCenterCrop',
+        'FullResThreeCrop',
+    ):
         return True, _pair_wh(_get(step, 'crop_size')), 'crop_size'
+    if kind == 'PillowRandomSizedCrop':
+        return True, _pair_wh(_get(step, 'size')), 'size'
     if kind == 'MultiScaleCrop':
         return True, _pair_wh(_get(step, 'input_size')), 'input_size'
     lowered = kind.lower()

@@ -13,9 +13,13 @@ from mmaction_tdsclip.datasets.synthetic import index_pattern
 from mmaction_tdsclip.datasets.transforms import (
     ClipRandAugment,
     ClipRandomGrayscale,
+    FullResThreeCrop,
     LongSideThreeCrop,
+    PillowRandomSizedCrop,
+    PillowResize,
     RepeatAugment,
     TDSDecordInit,
+    TorchvisionCenterCrop,
 )
 
 init_default_scope('mmaction')
@@ -62,7 +66,7 @@ def test_rand_augment_plan_recorded_and_bounded():
     res = ClipRandAugment('rand-m7-n4-mstd0.5-inc1')(dict(imgs=clip_of(range(4))))
     ops = res['rand_augment_ops']
     assert len(ops) <= 4
-    assert all(0.0 <= magnitude <= 10.0 for _, magnitude in ops)
+    assert all(0.0 <= magnitude <= 10.0 for _, magnitude, _ in ops)
 
 
 def test_rand_augment_geometry_shared_by_different_frames():
@@ -262,6 +266,89 @@ def test_registered_names():
         'ClipRandAugment',
         'ClipRandomGrayscale',
         'LongSideThreeCrop',
+        'FullResThreeCrop',
+        'TorchvisionCenterCrop',
+        'PillowResize',
+        'PillowRandomSizedCrop',
         'RepeatAugment',
     ):
         assert TRANSFORMS.get(name) is not None, name
+
+
+# ------------------------------------------------- the authors' geometry
+def test_full_res_three_crop_offsets():
+    """x = 0, 2q, 4q with q = (W - 224) // 4 and y = 2 ((H - 224) // 4),
+    always along the width (also for portrait frames)."""
+    for (w, h), xs, y in (
+        ((320, 256), (0, 48, 96), 16),
+        ((455, 256), (0, 114, 228), 16),  # LongSideThreeCrop: 0, 115, 231
+        ((256, 341), (0, 16, 32), 58),  # portrait: still along the width
+    ):
+        frame = np.zeros((h, w, 3), np.uint8)
+        res = FullResThreeCrop(224)(dict(imgs=[frame, frame]))
+        assert len(res['imgs']) == 6
+        assert all(img.shape == (224, 224, 3) for img in res['imgs'])
+        assert [tuple(b) for b in res['crop_bbox'][::2]] == [(x, y, x + 224, y + 224) for x in xs]
+
+
+def test_full_res_three_crop_rejects_small_frames():
+    with pytest.raises(ValueError, match='resize them to at least 224'):
+        FullResThreeCrop(224)(dict(imgs=[np.zeros((200, 300, 3), np.uint8)]))
+
+
+def test_torchvision_centre_crop_rounds_half_to_even():
+    # (455 - 224) / 2 = 115.5 -> 116 (stock CenterCrop: 115); (457 - 224) / 2 = 116.5 -> 116.
+    for w, x in ((455, 116), (457, 116), (320, 48)):
+        res = TorchvisionCenterCrop(224)(dict(imgs=[np.zeros((256, w, 3), np.uint8)]))
+        assert tuple(res['crop_bbox']) == (x, 16, x + 224, 240)
+
+
+def test_pillow_resize_sizes_and_filter():
+    from PIL import Image
+
+    frame = index_pattern(3, 360, 640)
+    res = PillowResize(short_side=256)(dict(imgs=[frame]))
+    # torchvision truncates the long side: int(256 * 640 / 360) = 455.
+    assert res['imgs'][0].shape == (256, 455, 3) and res['img_shape'] == (256, 455)
+    expected = np.asarray(Image.fromarray(frame).resize((455, 256), Image.BICUBIC))
+    np.testing.assert_array_equal(res['imgs'][0], expected)
+    res = PillowResize(scale=(320, 256))(dict(imgs=[frame[:240, :427]]))
+    assert res['imgs'][0].shape == (256, 320, 3)
+    same = PillowResize(short_side=360)(dict(imgs=[frame]))['imgs'][0]
+    np.testing.assert_array_equal(same, frame)  # already that size: unchanged
+    with pytest.raises(ValueError, match='not both'):
+        PillowResize(scale=(320, 256), short_side=256)
+    with pytest.raises(ValueError, match='interpolation'):
+        PillowResize(short_side=256, interpolation='area')
+
+
+def test_sized_crop_equals_resize_then_crop():
+    """Resizing only the crop's pixels gives the pixels of a full resize."""
+    from PIL import Image
+
+    frames = [index_pattern(i, 240, 427) for i in range(3)]
+    crop = PillowRandomSizedCrop(size=64, scale=(320, 256))
+    for seed in range(5):
+        np.random.seed(seed)
+        res = crop(dict(imgs=list(frames)))
+        x1, y1, x2, y2 = res['crop_bbox']
+        for frame, got in zip(frames, res['imgs']):
+            full = Image.fromarray(frame).resize((320, 256), Image.BICUBIC)
+            want = full.crop((x1, y1, x2, y2)).resize((64, 64), Image.BILINEAR)
+            assert np.abs(got.astype(int) - np.asarray(want)).max() <= 1
+
+
+def test_sized_crop_augments_repeated_frames_once_and_returns_own_arrays():
+    inds = np.array([0, 0, 1, 2, 2, 2, 3])
+    frames = [index_pattern(int(i), 60, 80) for i in inds]
+    crop = PillowRandomSizedCrop(size=32, scale=(40, 30), rand_augment=dict())
+    np.random.seed(3)
+    res = crop(dict(imgs=[f.copy() for f in frames], frame_inds=inds))
+    np.random.seed(3)
+    plain = crop(dict(imgs=[f.copy() for f in frames]))  # no frame_inds: every frame
+    assert res['rand_augment_ops'] == plain['rand_augment_ops']
+    for got, want in zip(res['imgs'], plain['imgs']):
+        np.testing.assert_array_equal(got, want)
+    # Repeats are separate arrays, so an in-place Flip reaches each once.
+    assert not np.shares_memory(res['imgs'][0], res['imgs'][1])
+    assert not np.shares_memory(res['imgs'][3], res['imgs'][5])

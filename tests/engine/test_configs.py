@@ -162,28 +162,29 @@ def test_config_encodes_the_recipe(name):
     repeat = _find(train, 'RepeatAugment')
     assert repeat['num_repeats'] == 2
     augment = repeat['transforms']
-    rrc = _find(augment, 'RandomResizedCrop')
-    assert tuple(rrc['area_range']) == (0.08, 1.0)
-    np.testing.assert_allclose(rrc['aspect_ratio_range'], (3 / 4, 4 / 3))
-    assert _types(augment)[-2:] != ['Resize']
+    crop = _find(augment, 'PillowRandomSizedCrop')
+    assert crop['size'] == 224
+    assert tuple(crop.get('area_range', (0.08, 1.0))) == (0.08, 1.0)
+    np.testing.assert_allclose(crop.get('aspect_ratio_range', (3 / 4, 4 / 3)), (3 / 4, 4 / 3))
     test_pipe = cfg.test_dataloader.dataset.pipeline
-    assert _find(test_pipe, 'LongSideThreeCrop')['crop_size'] == 224
-    assert _find(cfg.val_dataloader.dataset.pipeline, 'CenterCrop')['crop_size'] == 224
+    val_pipe = cfg.val_dataloader.dataset.pipeline
+    assert _find(test_pipe, 'FullResThreeCrop')['crop_size'] == 224
+    assert _find(val_pipe, 'TorchvisionCenterCrop')['crop_size'] == 224
     if dataset == 'k400':
         assert 'ClipRandAugment' not in _types(augment)
         assert _find(augment, 'ClipRandomGrayscale')['prob'] == 0.2
         assert _find(augment, 'Flip').get('flip_label_map') is None
-        assert tuple(_find(test_pipe, 'Resize')['scale']) == (-1, 256)
+        assert crop['short_side'] == 256
+        assert _find(test_pipe, 'PillowResize')['short_side'] == 256
     else:
-        ra = _find(augment, 'ClipRandAugment')
-        assert ra['config_str'].startswith('rand-m7-n4-mstd0.5')
-        assert _types(augment).index('ClipRandAugment') == 0
+        # RandAugment runs first, inside the crop (which augments only the
+        # pixels it reads).
+        assert crop['rand_augment']['config_str'].startswith('rand-m7-n4-mstd0.5')
+        assert _types(augment).index('PillowRandomSizedCrop') == 0
         assert 'ClipRandomGrayscale' not in _types(augment)
         assert _find(augment, 'Flip')['flip_label_map'] == SS_FLIP[dataset]
-        resize = [a for a in augment if a['type'] == 'Resize'][0]
-        assert tuple(resize['scale']) == (320, 256)
-        assert not resize['keep_ratio']
-        assert tuple(_find(test_pipe, 'Resize')['scale']) == (320, 256)
+        assert tuple(crop['scale']) == (320, 256)
+        assert tuple(_find(test_pipe, 'PillowResize')['scale']) == (320, 256)
     if dataset == 'sthv1':
         assert cfg.train_dataloader.dataset.type == 'TDSRawframeDataset'
         assert cfg.train_dataloader.dataset.filename_tmpl == '{:05}.jpg'

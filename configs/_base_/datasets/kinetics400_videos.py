@@ -17,9 +17,11 @@ num_segments = 8
 num_local_frames = 5
 
 # Train: one clip per video, decoded once and augmented twice
-# independently (repeated augmentation): short side 256, random-sized crop
-# (area 0.08-1, aspect 3/4-4/3) resized to 224, flip, grayscale p 0.2; no
-# RandAugment.
+# independently (repeated augmentation), with the authors' PIL pixels: short
+# side 256 (PIL bicubic, antialiased; only the crop's pixels are computed),
+# random-sized crop (area 0.08-1, aspect 3/4-4/3 drawn uniformly, sides
+# swapped with p 0.5) resized to 224 (PIL bilinear), flip, grayscale p 0.2;
+# no RandAugment.
 train_pipeline = [
     dict(type='TDSDecordInit'),
     dict(
@@ -33,11 +35,7 @@ train_pipeline = [
         type='RepeatAugment',
         num_repeats=2,
         transforms=[
-            dict(type='Resize', scale=(-1, 256)),
-            dict(
-                type='RandomResizedCrop', area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3)
-            ),
-            dict(type='Resize', scale=(224, 224), keep_ratio=False),
+            dict(type='PillowRandomSizedCrop', size=224, short_side=256),
             dict(type='Flip', flip_ratio=0.5),
             dict(type='ClipRandomGrayscale', prob=0.2),
         ],
@@ -45,8 +43,8 @@ train_pipeline = [
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
-# Validation during training: one view, centre 224 crop after the short
-# side is resized to 256.
+# Validation during training: one view, centre 224 crop (torchvision's
+# rounding) after the short side is resized to 256 (PIL bicubic).
 val_pipeline = [
     dict(type='TDSDecordInit', test_mode=True),
     dict(
@@ -58,13 +56,14 @@ val_pipeline = [
         test_mode=True,
     ),
     dict(type='TDSDecordDecode', test_mode=True),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='CenterCrop', crop_size=224),
+    dict(type='PillowResize', short_side=256),
+    dict(type='TorchvisionCenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
-# Test: 4 clips x 3 crops (224 squares at the start, centre and end of the
-# long side, short side 256), softmax averaged over the 12 views.
+# Test: 4 clips x 3 crops (the authors' full-resolution three-crop: 224
+# squares at x = 0, 2q, 4q with q = (W - 224) // 4, short side 256),
+# softmax averaged over the 12 views.
 test_pipeline = [
     dict(type='TDSDecordInit', test_mode=True),
     dict(
@@ -76,8 +75,8 @@ test_pipeline = [
         test_mode=True,
     ),
     dict(type='TDSDecordDecode', test_mode=True),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='LongSideThreeCrop', crop_size=224),
+    dict(type='PillowResize', short_side=256),
+    dict(type='FullResThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]

@@ -32,9 +32,13 @@ num_local_frames = 5
 flip_label_map = {2: 4, 4: 2, 30: 41, 41: 30, 52: 66, 66: 52}
 
 # Train: one clip per video, decoded once and augmented twice
-# independently (repeated augmentation): RandAugment m7 n4 mstd 0.5 with the
-# same ops on every frame, resize to exactly 256 x 320 (H x W), random-sized
-# crop (area 0.08-1, aspect 3/4-4/3) resized to 224, flip with label swap.
+# independently (repeated augmentation), with the authors' PIL pixels:
+# RandAugment m7 n4 mstd 0.5 with the same ops on every frame (bicubic, fill
+# 128), resize to exactly 256 x 320 (H x W, PIL bicubic, antialiased),
+# random-sized crop (area 0.08-1, aspect 3/4-4/3 drawn uniformly, sides
+# swapped with p 0.5) resized to 224 (PIL bilinear), flip with label swap.
+# PillowRandomSizedCrop runs the first three in that order, computing only
+# the pixels its crop reads.
 train_pipeline = [
     dict(
         type='SampleTDSFrames',
@@ -47,20 +51,20 @@ train_pipeline = [
         type='RepeatAugment',
         num_repeats=2,
         transforms=[
-            dict(type='ClipRandAugment', config_str='rand-m7-n4-mstd0.5-inc1'),
-            dict(type='Resize', scale=(320, 256), keep_ratio=False),
             dict(
-                type='RandomResizedCrop', area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3)
+                type='PillowRandomSizedCrop',
+                size=224,
+                scale=(320, 256),
+                rand_augment=dict(config_str='rand-m7-n4-mstd0.5-inc1'),
             ),
-            dict(type='Resize', scale=(224, 224), keep_ratio=False),
             dict(type='Flip', flip_ratio=0.5, flip_label_map=flip_label_map),
         ],
     ),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
-# Validation during training: one view, centre 224 crop of the 256 x 320
-# frames.
+# Validation during training: one view, centre 224 crop (torchvision's
+# rounding) of the 256 x 320 frames (PIL bicubic).
 val_pipeline = [
     dict(
         type='SampleTDSFrames',
@@ -71,13 +75,14 @@ val_pipeline = [
         test_mode=True,
     ),
     dict(type='TDSRawFrameDecode', test_mode=True),
-    dict(type='Resize', scale=(320, 256), keep_ratio=False),
-    dict(type='CenterCrop', crop_size=224),
+    dict(type='PillowResize', scale=(320, 256)),
+    dict(type='TorchvisionCenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
 # Test: 2 clips x 3 crops (left, centre, right 224 squares of the 256 x 320
-# frames), softmax averaged over the 6 views by the head.
+# frames, the authors' full-resolution three-crop), softmax averaged over
+# the 6 views by the head.
 test_pipeline = [
     dict(
         type='SampleTDSFrames',
@@ -88,8 +93,8 @@ test_pipeline = [
         test_mode=True,
     ),
     dict(type='TDSRawFrameDecode', test_mode=True),
-    dict(type='Resize', scale=(320, 256), keep_ratio=False),
-    dict(type='LongSideThreeCrop', crop_size=224),
+    dict(type='PillowResize', scale=(320, 256)),
+    dict(type='FullResThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]

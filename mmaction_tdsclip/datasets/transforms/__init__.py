@@ -1,7 +1,14 @@
 """Data transforms of TDS-CLIP, registered in MMAction2's TRANSFORMS."""
 
-from .augment import ClipRandAugment, ClipRandomGrayscale, LongSideThreeCrop
+from .augment import (
+    ClipRandAugment,
+    ClipRandomGrayscale,
+    FullResThreeCrop,
+    LongSideThreeCrop,
+    TorchvisionCenterCrop,
+)
 from .loading import TDSDecordDecode, TDSDecordInit, TDSPyAVDecode, TDSPyAVInit, TDSRawFrameDecode
+from .resize import PillowRandomSizedCrop, PillowResize
 from .sampling import SampleTDSFrames
 from .wrappers import RepeatAugment
 
@@ -15,5 +22,9 @@ __all__ = [
     'ClipRandAugment',
     'ClipRandomGrayscale',
     'LongSideThreeCrop',
+    'FullResThreeCrop',
+    'TorchvisionCenterCrop',
+    'PillowResize',
+    'PillowRandomSizedCrop',
     'RepeatAugment',
 ]

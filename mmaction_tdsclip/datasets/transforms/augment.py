@@ -1,38 +1,240 @@
-"""Clip-consistent augmentations and the multi-crop used at test time.
+"""Clip-consistent augmentations and the crops used at test time.
 
 Every transform here treats ``results['imgs']`` (a list of ``(H, W, 3)``
 uint8 RGB frames) as one clip: the random decisions are drawn once per call
 and applied identically to every frame, so the temporal differences the
-side network reads stay meaningful.
+side network reads stay meaningful. Pixels follow the authors' PIL data
+path (RandAugment with bicubic resampling and fill 128, PIL's luma for
+grayscale); ``tests/datasets/test_authors_pixels.py`` compares them with an
+independent re-implementation of it.
 """
 
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+import math
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import cv2
 import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
-from PIL import Image
+from PIL import Image, ImageEnhance, ImageOps
 
-# CLIP's RGB mean (docs/model.md section 1) as 8-bit values, used to fill the borders
-# that geometric RandAugment ops expose.
-CLIP_MEAN_UINT8 = (123, 117, 104)
+from .resize import RESAMPLE
+
+# One RandAugment op as applied to a clip: (op name, magnitude, negate).
+PlanStep = Tuple[str, float, bool]
+
+
+# A rectangle of the frame, (x0, y0, x1, y1), ends exclusive.
+Region = Tuple[int, int, int, int]
+
+
+def _expand(region: Region, margin: int, width: int, height: int) -> Region:
+    x0, y0, x1, y1 = region
+    return (
+        max(0, x0 - margin),
+        max(0, y0 - margin),
+        min(width, x1 + margin),
+        min(height, y1 + margin),
+    )
+
+
+def _crop_to(img: Image.Image, src: Region, dst: Region) -> Image.Image:
+    """The ``dst`` part of ``img``, which holds the ``src`` part of a frame."""
+    if src == dst:
+        return img
+    return img.crop((dst[0] - src[0], dst[1] - src[1], dst[2] - src[0], dst[3] - src[1]))
+
+
+class _Op:
+    """One RandAugment op on PIL frames that may hold only a region of the
+    frame: ``source(dst)`` is the region its output over ``dst`` depends on,
+    ``apply`` maps images of ``src`` to images of ``dst``."""
+
+    def source(self, dst: Region, size: Tuple[int, int], level: float, negate: bool) -> Region:
+        return dst
+
+    def apply(self, imgs, src, dst, size, level, negate, aug) -> List[Image.Image]:
+        raise NotImplementedError
+
+
+class _LutOp(_Op):
+    """Each channel value through one 256-entry table (``Image.point``)."""
+
+    def __init__(self, make_lut: Callable[[float, bool], np.ndarray]) -> None:
+        self.make_lut = make_lut
+
+    def apply(self, imgs, src, dst, size, level, negate, aug):
+        lut = self.make_lut(level, negate).tolist() * 3
+        return [_crop_to(img.point(lut), src, dst) for img in imgs]
+
+
+class _PixelOp(_Op):
+    """A PIL function of each pixel alone (``Color`` blends with the pixel's
+    own luma)."""
+
+    def __init__(self, fn: Callable) -> None:
+        self.fn = fn
+
+    def apply(self, imgs, src, dst, size, level, negate, aug):
+        return [_crop_to(self.fn(img, level, negate), src, dst) for img in imgs]
+
+
+class _FrameOp(_PixelOp):
+    """A PIL function of the whole frame's histogram or mean: needs every
+    pixel of the frame."""
+
+    def source(self, dst, size, level, negate):
+        return (0, 0, size[0], size[1])
+
+
+class _FilterOp(_PixelOp):
+    """A PIL 3 x 3 filter (``Sharpness``): one pixel of margin; PIL leaves
+    the frame's border pixels unfiltered, the margin keeps the region's own
+    border away from that rule."""
+
+    def source(self, dst, size, level, negate):
+        return _expand(dst, 1, *size)
+
+
+class _AffineOp(_Op):
+    """PIL's affine ``transform`` (bicubic, border ``fill``); ``matrix(level,
+    negate, size)`` maps output pixel centres to input positions."""
+
+    def __init__(self, matrix: Callable) -> None:
+        self.matrix = matrix
+
+    def source(self, dst, size, level, negate):
+        a, b, c, d, e, f = self.matrix(level, negate, size)
+        xs = np.array([dst[0] + 0.5, dst[2] - 0.5, dst[0] + 0.5, dst[2] - 0.5])
+        ys = np.array([dst[1] + 0.5, dst[1] + 0.5, dst[3] - 0.5, dst[3] - 0.5])
+        xin, yin = a * xs + b * ys + c, d * xs + e * ys + f
+        # Bicubic reads 1 pixel before and 2 after the input position.
+        x0, x1 = int(np.floor(xin.min())) - 3, int(np.ceil(xin.max())) + 3
+        y0, y1 = int(np.floor(yin.min())) - 3, int(np.ceil(yin.max())) + 3
+        x0, x1 = min(max(0, x0), size[0] - 1), max(min(size[0], x1), 1)
+        y0, y1 = min(max(0, y0), size[1] - 1), max(min(size[1], y1), 1)
+        return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
+
+    def apply(self, imgs, src, dst, size, level, negate, aug):
+        a, b, c, d, e, f = self.matrix(level, negate, size)
+        # The same map with output and input origins at dst and src.
+        local = (
+            a,
+            b,
+            a * dst[0] + b * dst[1] + c - src[0],
+            d,
+            e,
+            d * dst[0] + e * dst[1] + f - src[1],
+        )
+        out_size = (dst[2] - dst[0], dst[3] - dst[1])
+        return [
+            img.transform(out_size, Image.AFFINE, local, aug.resample, fillcolor=aug.fill)
+            for img in imgs
+        ]
+
+
+def _sign(value: float, negate: bool) -> float:
+    return -value if negate else value
+
+
+def _rotate_matrix(level: float, negate: bool, size: Tuple[int, int]) -> Tuple[float, ...]:
+    """The matrix of PIL's ``Image.rotate`` about the frame centre, computed
+    as PIL computes it."""
+    angle = -math.radians(_sign(30.0 * level, negate) % 360.0)
+    a, b = round(math.cos(angle), 15), round(math.sin(angle), 15)
+    d, e = round(-math.sin(angle), 15), round(math.cos(angle), 15)
+    cx, cy = size[0] / 2, size[1] / 2
+    return (a, b, a * -cx + b * -cy + cx, d, e, d * -cx + e * -cy + cy)
+
+
+def _blend_lut(base: float, factor: float) -> np.ndarray:
+    """``Image.blend(constant base, img, factor)`` as a table: PIL computes
+    ``base + factor * (v - base)`` in single precision and truncates."""
+    v = np.arange(256, dtype=np.float32)
+    out = np.float32(base) + np.float32(factor) * (v - np.float32(base))
+    return np.clip(np.trunc(out), 0, 255).astype(np.uint8)
+
+
+def _posterize_lut(bits: int) -> np.ndarray:
+    if bits >= 8:
+        return np.arange(256, dtype=np.uint8)
+    mask = ~(2 ** (8 - bits) - 1) & 0xFF
+    return (np.arange(256) & mask).astype(np.uint8)
+
+
+def _solarize_lut(threshold: int) -> np.ndarray:
+    v = np.arange(256)
+    return np.where(v < threshold, v, 255 - v).astype(np.uint8)
+
+
+def _solarize_add_lut(add: int, threshold: int = 128) -> np.ndarray:
+    v = np.arange(256)
+    return np.where(v < threshold, np.minimum(255, v + add), v).astype(np.uint8)
+
+
+def _enhance(cls) -> Callable:
+    return lambda img, level, negate: cls(img).enhance(1.0 + _sign(0.9 * level, negate))
+
+
+def _enhance_original(cls) -> Callable:
+    return lambda img, level, negate: cls(img).enhance(0.1 + 1.8 * level)
+
+
+# timm's RandAugment ops (timm.data.auto_augment), by name, on a 0-1
+# ``level`` = magnitude / 10: the same functions of PIL and the same level
+# to argument maps, applied with the plan's sign.
+_OPS: Dict[str, _Op] = {
+    'AutoContrast': _FrameOp(lambda img, level, negate: ImageOps.autocontrast(img)),
+    'Equalize': _FrameOp(lambda img, level, negate: ImageOps.equalize(img)),
+    'Invert': _LutOp(lambda level, negate: np.arange(255, -1, -1, dtype=np.uint8)),
+    'Rotate': _AffineOp(_rotate_matrix),
+    'Posterize': _LutOp(lambda level, negate: _posterize_lut(int(4 * level))),
+    'PosterizeIncreasing': _LutOp(lambda level, negate: _posterize_lut(4 - int(4 * level))),
+    'Solarize': _LutOp(lambda level, negate: _solarize_lut(int(256 * level))),
+    'SolarizeIncreasing': _LutOp(lambda level, negate: _solarize_lut(256 - int(256 * level))),
+    'SolarizeAdd': _LutOp(lambda level, negate: _solarize_add_lut(int(110 * level))),
+    'Color': _PixelOp(_enhance_original(ImageEnhance.Color)),
+    'ColorIncreasing': _PixelOp(_enhance(ImageEnhance.Color)),
+    'Contrast': _FrameOp(_enhance_original(ImageEnhance.Contrast)),
+    'ContrastIncreasing': _FrameOp(_enhance(ImageEnhance.Contrast)),
+    # Brightness blends with black: a table.
+    'Brightness': _LutOp(lambda level, negate: _blend_lut(0.0, 0.1 + 1.8 * level)),
+    'BrightnessIncreasing': _LutOp(
+        lambda level, negate: _blend_lut(0.0, 1.0 + _sign(0.9 * level, negate))
+    ),
+    'Sharpness': _FilterOp(_enhance_original(ImageEnhance.Sharpness)),
+    'SharpnessIncreasing': _FilterOp(_enhance(ImageEnhance.Sharpness)),
+    'ShearX': _AffineOp(lambda level, negate, size: (1, _sign(0.3 * level, negate), 0, 0, 1, 0)),
+    'ShearY': _AffineOp(lambda level, negate, size: (1, 0, 0, _sign(0.3 * level, negate), 1, 0)),
+    'TranslateXRel': _AffineOp(
+        lambda level, negate, size: (1, 0, _sign(0.45 * level, negate) * size[0], 0, 1, 0)
+    ),
+    'TranslateYRel': _AffineOp(
+        lambda level, negate, size: (1, 0, 0, 0, 1, _sign(0.45 * level, negate) * size[1])
+    ),
+}
 
 
 @TRANSFORMS.register_module()
 class ClipRandAugment(BaseTransform):
     """RandAugment with the same ops and magnitudes on every frame of a clip.
 
-    Built on timm's RandAugment (``timm.data.auto_augment``): the op list,
-    level functions and PIL implementations are timm's; only the sampling is
-    lifted from per image to per clip. Per call, ``n`` ops are drawn with
-    replacement from timm's 15 RandAugment ops (``AutoContrast``,
-    ``Equalize``, ``Invert``, ``Rotate``, ``Posterize``, ``Solarize``,
-    ``SolarizeAdd``, ``Color``, ``Contrast``, ``Brightness``, ``Sharpness``,
-    ``ShearX/Y``, ``TranslateX/YRel``); each is applied with probability
-    ``p`` (0.5), at a magnitude drawn from ``N(m, mstd)`` clipped to
-    ``[0, 10]``, with a random sign for signed ops and a random resampling
-    filter (bilinear or bicubic) -- all drawn once and shared by the frames.
+    timm's RandAugment (``timm.data.auto_augment``) as the authors run it:
+    the config string is parsed by timm, and per call ``n`` ops are drawn
+    with replacement from its 15 ops (``AutoContrast``, ``Equalize``,
+    ``Invert``, ``Rotate``, ``Posterize``, ``Solarize``, ``SolarizeAdd``,
+    ``Color``, ``Contrast``, ``Brightness``, ``Sharpness``, ``ShearX/Y``,
+    ``TranslateX/YRel``); each is applied with probability ``p`` (0.5), at a
+    magnitude drawn from ``N(m, mstd)`` clipped to ``[0, 10]``, with a
+    random sign for signed ops -- all drawn once and shared by the frames.
+    Geometric ops resample with ``interpolation`` (bicubic, as the authors;
+    timm's default draws bilinear or bicubic per image) and fill exposed
+    borders with ``fill`` (timm's and the authors' 128 grey).
+
+    The ops run PIL's own functions frame by frame (``Brightness`` and the
+    other table ops as ``Image.point`` with the same table), so the pixels
+    are PIL's; :meth:`apply_plan` can compute a region of the result alone
+    (``PillowRandomSizedCrop`` uses it to augment only the pixels its crop
+    reads).
 
     Magnitude semantics (timm's, on a 0-10 scale; an op's level is
     ``magnitude / 10`` of its range): rotate up to +-30 degrees, shear
@@ -45,38 +247,48 @@ class ClipRandAugment(BaseTransform):
     original variants apply: enhance factor ``0.1 + 1.8 * level`` (m7: 1.36,
     always stronger), posterize keeps ``int(4 * level)`` bits (m7: 2),
     solarize threshold ``int(256 * level)``. Content-dependent ops
-    (``AutoContrast``, ``Equalize``) use each frame's own histogram.
+    (``AutoContrast``, ``Equalize``, ``Contrast``) use each frame's own
+    histogram.
 
-    Required keys: ``imgs``. Modified keys: ``imgs``.
+    Required keys: ``imgs``. Modified keys: ``imgs``. Added keys:
+    ``rand_augment_ops`` (the plan: ``(name, magnitude, negate)`` per op
+    applied).
 
     Args:
         config_str: timm RandAugment config string.
-        hparams: timm hparams; ``img_mean`` (border fill) defaults to CLIP's
-            mean colour.
+        interpolation: ``'bicubic'`` or ``'bilinear'`` for the geometric ops.
+        fill: RGB colour of the borders geometric ops expose.
     """
 
     def __init__(
-        self, config_str: str = 'rand-m7-n4-mstd0.5-inc1', hparams: Optional[Dict] = None
+        self,
+        config_str: str = 'rand-m7-n4-mstd0.5-inc1',
+        interpolation: str = 'bicubic',
+        fill: Sequence[int] = (128, 128, 128),
     ) -> None:
         from timm.data.auto_augment import rand_augment_transform
 
-        hparams = dict(hparams or {})
-        hparams.setdefault('img_mean', CLIP_MEAN_UINT8)
+        if interpolation not in RESAMPLE:
+            raise ValueError(
+                f'ClipRandAugment: interpolation must be one of {sorted(RESAMPLE)}, '
+                f'got {interpolation!r}'
+            )
         self.config_str = config_str
-        self.hparams = hparams
-        self._timm = rand_augment_transform(config_str, dict(hparams))
+        self.interpolation = interpolation
+        self.resample = RESAMPLE[interpolation]
+        self.fill = tuple(int(c) for c in fill)
+        self._timm = rand_augment_transform(config_str, {})
+        unknown = sorted({op.name for op in self._timm.ops} - set(_OPS))
+        if unknown:
+            raise ValueError(
+                f'ClipRandAugment: config_str {config_str!r} selects ops {unknown} that '
+                f'this transform does not implement; use the rand-... strings of timm '
+                f'RandAugment (ops: {sorted(_OPS)})'
+            )
 
-    def _draw_plan(self) -> List[Tuple]:
-        """The ops applied to this clip, drawn once for all its frames.
-
-        Returns:
-            One ``(aug_fn, level_args, kwargs, name, magnitude)`` per op that
-            fires: the timm op function and the arguments to call it with
-            (``aug_fn(image, *level_args, **kwargs)``), and the op's name and
-            drawn magnitude for ``results['rand_augment_ops']``.
-        """
-        from timm.data.auto_augment import _LEVEL_DENOM
-
+    def _draw_plan(self) -> List[PlanStep]:
+        """``(name, magnitude, negate)`` of each op applied to this clip, in
+        order; ops that lose their ``p`` draw are left out."""
         ops = self._timm.ops
         weights = self._timm.choice_weights
         chosen = np.random.choice(
@@ -92,40 +304,58 @@ class ClipRandAugment(BaseTransform):
                 magnitude = np.random.uniform(0, magnitude)
             elif op.magnitude_std > 0:
                 magnitude = np.random.normal(magnitude, op.magnitude_std)
-            upper = op.magnitude_max or _LEVEL_DENOM
+            upper = op.magnitude_max or 10.0
             magnitude = float(min(max(magnitude, 0.0), upper))
-            level_args = op.level_fn(magnitude, op.hparams) if op.level_fn is not None else ()
-            kwargs = dict(op.kwargs)
-            resample = kwargs.get('resample')
-            if isinstance(resample, (list, tuple)):
-                kwargs['resample'] = resample[np.random.randint(len(resample))]
-            plan.append((op.aug_fn, level_args, kwargs, op.name, magnitude))
+            plan.append((op.name, magnitude, bool(np.random.rand() < 0.5)))
         return plan
+
+    def apply_plan(
+        self,
+        frames: Sequence[np.ndarray],
+        plan: Sequence[PlanStep],
+        region: Optional[Region] = None,
+    ) -> List[np.ndarray]:
+        """Apply ``plan`` to every frame (``(H, W, 3)`` uint8).
+
+        With ``region = (x0, y0, x1, y1)`` only those pixels of the result
+        are computed and returned (``(y1 - y0, x1 - x0, 3)``): each op runs
+        on the part of its input that the region depends on (the whole frame
+        only for ops that read the frame's histogram or mean). The pixels
+        are those of the whole-frame result.
+        """
+        height, width = frames[0].shape[:2]
+        size = (width, height)
+        regions = [region or (0, 0, width, height)]
+        for name, magnitude, negate in reversed(plan):
+            regions.insert(0, _OPS[name].source(regions[0], size, magnitude / 10.0, negate))
+        x0, y0, x1, y1 = regions[0]
+        imgs = [Image.fromarray(np.ascontiguousarray(f[y0:y1, x0:x1])) for f in frames]
+        for k, (name, magnitude, negate) in enumerate(plan):
+            imgs = _OPS[name].apply(
+                imgs, regions[k], regions[k + 1], size, magnitude / 10.0, negate, self
+            )
+        return [np.array(img) for img in imgs]
 
     def transform(self, results: Dict) -> Dict:
         plan = self._draw_plan()
-        results['rand_augment_ops'] = [(name, mag) for _, _, _, name, mag in plan]
-        if not plan:
-            return results
-        out = []
-        for img in results['imgs']:
-            pil = Image.fromarray(img)
-            for aug_fn, level_args, kwargs, _, _ in plan:
-                pil = aug_fn(pil, *level_args, **kwargs)
-            out.append(np.asarray(pil))
-        results['imgs'] = out
+        results['rand_augment_ops'] = plan
+        results['imgs'] = self.apply_plan(list(results['imgs']), plan)
         return results
 
     def __repr__(self) -> str:
-        return f'{self.__class__.__name__}(config_str={self.config_str!r}, hparams={self.hparams})'
+        return (
+            f'{self.__class__.__name__}(config_str={self.config_str!r}, '
+            f'interpolation={self.interpolation!r}, fill={self.fill})'
+        )
 
 
 @TRANSFORMS.register_module()
 class ClipRandomGrayscale(BaseTransform):
     """Turn the whole clip grey with probability ``prob``.
 
-    Uses the ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B, as PIL and
-    torchvision), kept as 3 identical channels.
+    Uses PIL's ITU-R 601 luma in its integer form, ``(19595 R + 38470 G +
+    7471 B + 2**15) >> 16`` (torchvision's ``Grayscale`` on PIL images, as
+    the authors), kept as 3 identical channels.
 
     Required keys: ``imgs``. Modified keys: ``imgs``. Added keys:
     ``grayscale`` (bool).
@@ -144,13 +374,19 @@ class ClipRandomGrayscale(BaseTransform):
         results['grayscale'] = gray
         if gray:
             results['imgs'] = [
-                np.repeat(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
-                for img in results['imgs']
+                np.repeat(luma(img)[..., None], 3, axis=2) for img in results['imgs']
             ]
         return results
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(prob={self.prob})'
+
+
+def luma(img: np.ndarray) -> np.ndarray:
+    """PIL's ``convert('L')`` of ``(..., 3)`` uint8 RGB: ``(...)`` uint8."""
+    rgb = img.astype(np.uint32)
+    weighted = rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000
+    return (weighted >> 16).astype(np.uint8)
 
 
 @TRANSFORMS.register_module()
@@ -198,6 +434,83 @@ class LongSideThreeCrop(BaseTransform):
         results['imgs'] = cropped
         results['crop_bbox'] = np.array(bboxes)
         results['img_shape'] = (crop_h, crop_w)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(crop_size={self.crop_size})'
+
+
+@TRANSFORMS.register_module()
+class FullResThreeCrop(BaseTransform):
+    """The authors' test three-crop (``GroupFullResSample(flip=False)``).
+
+    Three ``crop_size`` squares along the width, at x = 0, 2 q and 4 q with
+    q = (W - crop_size) // 4, all at y = 2 ((H - crop_size) // 4) -- always
+    along the width, also for portrait frames. On 256 x 320 frames: x = 0,
+    48, 96 and y = 16 (there equal to ``LongSideThreeCrop``).
+
+    Required keys: ``imgs``. Modified keys: ``imgs`` (3x as many frames,
+    crop-major as stock ``ThreeCrop``), ``img_shape``. Added keys:
+    ``crop_bbox`` (``(3 * num_frames, 4)`` x1, y1, x2, y2).
+
+    Args:
+        crop_size: Side of the square crops.
+    """
+
+    def __init__(self, crop_size: int = 224) -> None:
+        self.crop_size = int(crop_size)
+
+    def transform(self, results: Dict) -> Dict:
+        imgs, size = results['imgs'], self.crop_size
+        img_h, img_w = imgs[0].shape[:2]
+        if size > img_w or size > img_h:
+            raise ValueError(
+                f'FullResThreeCrop: crop_size {size} is larger than the frames '
+                f'{img_w}x{img_h} (w x h); resize them to at least {size} first'
+            )
+        step_x, y = (img_w - size) // 4, 2 * ((img_h - size) // 4)
+        cropped, bboxes = [], []
+        for x in (0, 2 * step_x, 4 * step_x):
+            cropped.extend(img[y : y + size, x : x + size] for img in imgs)
+            bboxes.extend([[x, y, x + size, y + size]] * len(imgs))
+        results['imgs'] = cropped
+        results['crop_bbox'] = np.array(bboxes)
+        results['img_shape'] = (size, size)
+        return results
+
+    def __repr__(self) -> str:
+        return f'{self.__class__.__name__}(crop_size={self.crop_size})'
+
+
+@TRANSFORMS.register_module()
+class TorchvisionCenterCrop(BaseTransform):
+    """Centre crop with torchvision's offsets, ``int(round((W - size) / 2))``
+    (Python's round, half to even) -- the authors' ``GroupCenterCrop``.
+    Stock ``CenterCrop`` floors, which differs by one pixel when ``W - size``
+    is odd and ``(W - size) / 2`` rounds up.
+
+    Required keys: ``imgs``. Modified keys: ``imgs``, ``img_shape``. Added
+    keys: ``crop_bbox`` (x1, y1, x2, y2).
+
+    Args:
+        crop_size: Side of the square crop.
+    """
+
+    def __init__(self, crop_size: int = 224) -> None:
+        self.crop_size = int(crop_size)
+
+    def transform(self, results: Dict) -> Dict:
+        imgs, size = results['imgs'], self.crop_size
+        img_h, img_w = imgs[0].shape[:2]
+        if size > img_w or size > img_h:
+            raise ValueError(
+                f'TorchvisionCenterCrop: crop_size {size} is larger than the frames '
+                f'{img_w}x{img_h} (w x h); resize them to at least {size} first'
+            )
+        x, y = int(round((img_w - size) / 2.0)), int(round((img_h - size) / 2.0))
+        results['imgs'] = [img[y : y + size, x : x + size] for img in imgs]
+        results['crop_bbox'] = np.array([x, y, x + size, y + size])
+        results['img_shape'] = (size, size)
         return results
 
     def __repr__(self) -> str:

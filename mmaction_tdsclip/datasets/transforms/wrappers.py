@@ -8,7 +8,7 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
 # Per-view decisions kept as lists after merging, for inspection and tests.
-_PER_VIEW_KEYS = ('flip', 'grayscale', 'crop_bbox', 'rand_augment_ops')
+_PER_VIEW_KEYS = ('flip', 'grayscale', 'crop_bbox', 'rand_augment_ops', 'sized_crop_fallback')
 
 
 @TRANSFORMS.register_module()
