@@ -6,9 +6,11 @@
 _base_ = [
     '../_base_/models/tdsclip_vit-b16.py',
     '../_base_/datasets/sthv2_rawframes.py',
-    '../_base_/schedules/adamw_warmup4e-cosine_30e.py',
+    '../_base_/schedules/adamw_warmup4e-cosine.py',
     '../_base_/default_runtime.py',
 ]
 
-model = dict(cls_head=dict(num_classes=174))
-optim_wrapper = dict(optimizer=dict(lr=1e-3))
+model = dict(
+    neck=dict(num_segments={{_base_.num_segments}}, num_local_frames={{_base_.num_local_frames}}),
+    cls_head=dict(num_classes={{_base_.num_classes}}),
+)
