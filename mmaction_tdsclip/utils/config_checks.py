@@ -529,8 +529,8 @@ def _check_unlabelled_list(
 
 def _label_map_names(dataset: Any) -> Tuple[Optional[List[str]], Optional[str]]:
     """The class names the dataset names in ``metainfo.classes`` (a list, or
-    a label-map file, one name per line, as MMEngine's ``BaseDataset``
-    reads it), and where they come from."""
+    an existing label-map file, one name per line, as MMEngine's
+    ``BaseDataset`` reads it), and where they come from."""
     classes = _get(_get(dataset, 'metainfo'), 'classes')
     if isinstance(classes, str):
         if not osp.isfile(classes):
@@ -544,15 +544,38 @@ def _label_map_names(dataset: Any) -> Tuple[Optional[List[str]], Optional[str]]:
 def _check_flip_label_maps(dataset: Any, field: str, report: _Report) -> None:
     """Every ``flip_label_map`` in the pipeline swaps exactly the classes
     whose names differ by left <-> right in the dataset's label map
-    (:func:`derive_flip_label_map`)."""
+    (:func:`derive_flip_label_map`).
+
+    A label-map file that ``metainfo.classes`` names but that does not exist
+    is an error once the annotation file exists (the data is in place, and
+    tools/data writes the label map with the lists): MMEngine's
+    ``BaseDataset`` would take the path itself as the class list, and the
+    flip map, which relabels flipped clips, would go unchecked. Without the
+    annotation file there is no data to check against; the dataset build
+    reports the missing list.
+    """
+    steps = [
+        (where, _get(step, 'flip_label_map'))
+        for where, step in _flat_steps(_get(dataset, 'pipeline'), f'{field}.pipeline')
+        if _get(step, 'flip_label_map') is not None
+    ]
+    if not steps:
+        return
     names, source = _label_map_names(dataset)
     if names is None:
+        classes = _get(_get(dataset, 'metainfo'), 'classes')
+        if isinstance(classes, str) and _resolve_ann_file(dataset) is not None:
+            report.error(
+                f'{field}.metainfo.classes',
+                f'label-map file {classes} does not exist, so {steps[0][0]}.flip_label_map '
+                'cannot be checked against the class names (and MMEngine would take the path '
+                'as the class list). Point metainfo.classes at the label map written with the '
+                'annotation lists (one class name per line, line i naming label i), or drop it '
+                f'with --cfg-options {field}.metainfo=None to train without this check.',
+            )
         return
     expected = derive_flip_label_map(names)
-    for where, step in _flat_steps(_get(dataset, 'pipeline'), f'{field}.pipeline'):
-        flip_map = _get(step, 'flip_label_map')
-        if flip_map is None:
-            continue
+    for where, flip_map in steps:
         given = {int(k): int(v) for k, v in dict(flip_map).items()}
         if given == expected:
             continue
@@ -568,6 +591,80 @@ def _check_flip_label_maps(dataset: Any, field: str, report: _Report) -> None:
             'by left <-> right); a list numbered in another class order (e.g. '
             'build_sthv1_annotations.py --label-order authors) needs its own map.',
         )
+
+
+# ------------------------------------------------------ schedule length
+def _train_length(train_cfg: Any) -> Tuple[Optional[str], Optional[int]]:
+    """``('max_epochs', N)`` or ``('max_iters', N)`` of an epoch- or
+    iteration-based train loop, ``(None, None)`` for another loop."""
+    kind = _type_name(train_cfg)
+    by_epoch = _get(train_cfg, 'by_epoch')
+    if kind == 'EpochBasedTrainLoop' or (kind is None and by_epoch is True):
+        key = 'max_epochs'
+    elif kind == 'IterBasedTrainLoop' or (kind is None and by_epoch is False):
+        key = 'max_iters'
+    else:
+        return None, None
+    length = _get(train_cfg, key)
+    return (key, length) if isinstance(length, int) else (None, None)
+
+
+def check_param_schedulers(cfg: Any) -> None:
+    """Check that every ``param_scheduler`` runs inside the training length.
+
+    Each scheduler counted in the unit of the train loop (``by_epoch=True``,
+    the default, with ``train_cfg.max_epochs``; ``by_epoch=False`` with
+    ``train_cfg.max_iters``) must begin before the run ends and end after it
+    begins; a scheduler without ``end`` ends with the run, as MMEngine's
+    Runner sets it. A scheduler in the other unit depends on the epoch
+    length and is not checked.
+
+    The Runner builds the schedulers in ``train()`` before any hook's
+    ``before_run``, where an empty range is MMEngine's bare "end should be
+    larger than begin"; so the training tools call this right after the
+    config is merged (a shortened run, ``--cfg-options
+    train_cfg.max_epochs=3`` on a 4-epoch warm-up, is the usual cause).
+
+    Raises:
+        ConfigCheckError: naming ``param_scheduler[i]``, the train loop's
+            length and the fix.
+    """
+    key, length = _train_length(_get(cfg, 'train_cfg'))
+    schedulers = _get(cfg, 'param_scheduler')
+    if key is None or schedulers is None:
+        return
+    if not isinstance(schedulers, (list, tuple)):
+        schedulers = [schedulers]
+    loop_by_epoch = key == 'max_epochs'
+    fix = (
+        f'Train for more {key[4:]} than the scheduler needs, or set param_scheduler for '
+        f'the shorter run (e.g. --cfg-options train_cfg.{key}=N with N past every '
+        '`begin`, or a param_scheduler whose `begin`/`end` fit).'
+    )
+    report = _Report()
+    for i, scheduler in enumerate(schedulers):
+        if _get(scheduler, 'by_epoch', True) != loop_by_epoch:
+            continue
+        begin = _get(scheduler, 'begin', 0)
+        end = _get(scheduler, 'end')
+        field = f'param_scheduler[{i}]'
+        name = _type_name(scheduler)
+        if begin >= length:
+            report.error(
+                field,
+                f'{name} begins at {begin} but train_cfg.{key}={length}: it would never run '
+                f'(MMEngine: "end should be larger than begin"). {fix}',
+            )
+        elif end is not None and end > length:
+            report.error(
+                field,
+                f'{name} ends at {end} but train_cfg.{key}={length}: it would be cut off '
+                f'before it finishes. {fix}',
+            )
+        elif end is not None and end <= begin:
+            report.error(field, f'{name} has end={end} <= begin={begin}; set end > begin.')
+    if report.errors:
+        raise ConfigCheckError(report.errors)
 
 
 # ---------------------------------------------------------------------- API
