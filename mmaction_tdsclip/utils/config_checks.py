@@ -66,6 +66,17 @@ class _Report:
         self.warnings.append((field, message))
 
 
+def _finish(report: _Report, logger: Optional[MMLogger]) -> List[str]:
+    """Log the warnings and return them as ``'field: message'``; raise the errors."""
+    warnings = [f'{field}: {message}' for field, message in report.warnings]
+    logger = logger or MMLogger.get_current_instance()
+    for line in warnings:
+        logger.warning(f'Config check: {line}')
+    if report.errors:
+        raise ConfigCheckError(report.errors)
+    return warnings
+
+
 def _get(cfg: Any, key: str, default: Any = None) -> Any:
     if cfg is None:
         return default
@@ -547,12 +558,13 @@ def _check_flip_label_maps(dataset: Any, field: str, report: _Report) -> None:
     (:func:`derive_flip_label_map`).
 
     A label-map file that ``metainfo.classes`` names but that does not exist
-    is an error once the annotation file exists (the data is in place, and
-    tools/data writes the label map with the lists): MMEngine's
-    ``BaseDataset`` would take the path itself as the class list, and the
-    flip map, which relabels flipped clips, would go unchecked. Without the
-    annotation file there is no data to check against; the dataset build
-    reports the missing list.
+    is a warning once the annotation file exists: the flip map, which
+    relabels flipped clips, goes unchecked, but nothing the run computes
+    changes (the labels come from the annotation file, and MMEngine's
+    ``BaseDataset`` keeps the path as the class list), and pointing a config
+    at one's own list while keeping the shipped label-map path is common.
+    Without the annotation file there is no data to check against; the
+    dataset build reports the missing list.
     """
     steps = [
         (where, _get(step, 'flip_label_map'))
@@ -565,13 +577,13 @@ def _check_flip_label_maps(dataset: Any, field: str, report: _Report) -> None:
     if names is None:
         classes = _get(_get(dataset, 'metainfo'), 'classes')
         if isinstance(classes, str) and _resolve_ann_file(dataset) is not None:
-            report.error(
+            report.warn(
                 f'{field}.metainfo.classes',
                 f'label-map file {classes} does not exist, so {steps[0][0]}.flip_label_map '
-                'cannot be checked against the class names (and MMEngine would take the path '
-                'as the class list). Point metainfo.classes at the label map written with the '
-                'annotation lists (one class name per line, line i naming label i), or drop it '
-                f'with --cfg-options {field}.metainfo=None to train without this check.',
+                'is not checked against the class names (MMEngine keeps the path as the class '
+                'list). Point metainfo.classes at the label map written with the annotation '
+                'lists (one class name per line, line i naming label i), or drop it with '
+                f'--cfg-options {field}.metainfo=None.',
             )
         return
     expected = derive_flip_label_map(names)
@@ -609,7 +621,7 @@ def _train_length(train_cfg: Any) -> Tuple[Optional[str], Optional[int]]:
     return (key, length) if isinstance(length, int) else (None, None)
 
 
-def check_param_schedulers(cfg: Any) -> None:
+def check_param_schedulers(cfg: Any, logger: Optional[MMLogger] = None) -> List[str]:
     """Check that every ``param_scheduler`` runs inside the training length.
 
     Each scheduler counted in the unit of the train loop (``by_epoch=True``,
@@ -625,6 +637,18 @@ def check_param_schedulers(cfg: Any) -> None:
     config is merged (a shortened run, ``--cfg-options
     train_cfg.max_epochs=3`` on a 4-epoch warm-up, is the usual cause).
 
+    A scheduler that would be cut off by the end of the run (an explicit
+    ``end`` past it, e.g. a warm-up longer than a shortened run) is a
+    warning: the run is what was asked for, only shorter.
+
+    Args:
+        cfg: A :class:`mmengine.Config` (or dict) with ``train_cfg`` and
+            ``param_scheduler``.
+        logger: Where warnings go (the current MMLogger when None).
+
+    Returns:
+        The warnings, formatted as ``'field: message'``.
+
     Raises:
         ConfigCheckError: naming ``param_scheduler[i]``, the train loop's
             length and the fix.
@@ -632,39 +656,40 @@ def check_param_schedulers(cfg: Any) -> None:
     key, length = _train_length(_get(cfg, 'train_cfg'))
     schedulers = _get(cfg, 'param_scheduler')
     if key is None or schedulers is None:
-        return
+        return []
     if not isinstance(schedulers, (list, tuple)):
         schedulers = [schedulers]
     loop_by_epoch = key == 'max_epochs'
+    checked = [
+        (i, scheduler, _get(scheduler, 'begin', 0), _get(scheduler, 'end'))
+        for i, scheduler in enumerate(schedulers)
+        if _get(scheduler, 'by_epoch', True) == loop_by_epoch
+    ]
+    unit = key[len('max_') :]
+    needed = max([max(begin + 1, end or 0) for _, _, begin, end in checked], default=0)
     fix = (
-        f'Train for more {key[4:]} than the scheduler needs, or set param_scheduler for '
-        f'the shorter run (e.g. --cfg-options train_cfg.{key}=N with N past every '
-        '`begin`, or a param_scheduler whose `begin`/`end` fit).'
+        f'Train for at least {needed} {unit} (--cfg-options train_cfg.{key}={needed}), or set '
+        f'param_scheduler for the shorter run, every begin/end within {length} {unit}.'
     )
     report = _Report()
-    for i, scheduler in enumerate(schedulers):
-        if _get(scheduler, 'by_epoch', True) != loop_by_epoch:
-            continue
-        begin = _get(scheduler, 'begin', 0)
-        end = _get(scheduler, 'end')
+    for i, scheduler, begin, end in checked:
         field = f'param_scheduler[{i}]'
         name = _type_name(scheduler)
-        if begin >= length:
+        if end is not None and end <= begin:
+            report.error(field, f'{name} has end={end} <= begin={begin}; set end > begin.')
+        elif begin >= length:
             report.error(
                 field,
                 f'{name} begins at {begin} but train_cfg.{key}={length}: it would never run '
                 f'(MMEngine: "end should be larger than begin"). {fix}',
             )
         elif end is not None and end > length:
-            report.error(
+            report.warn(
                 field,
                 f'{name} ends at {end} but train_cfg.{key}={length}: it would be cut off '
                 f'before it finishes. {fix}',
             )
-        elif end is not None and end <= begin:
-            report.error(field, f'{name} has end={end} <= begin={begin}; set end > begin.')
-    if report.errors:
-        raise ConfigCheckError(report.errors)
+    return _finish(report, logger)
 
 
 # ---------------------------------------------------------------------- API
@@ -738,10 +763,4 @@ def check_tdsclip_config(
                 if running is None or loader.replace('_dataloader', '') in running:
                     _check_unlabelled_list(cfg, loader, dataset, field, report, ann_cache)
                     _check_flip_label_maps(dataset, field, report)
-    warnings = [f'{field}: {message}' for field, message in report.warnings]
-    logger = logger or MMLogger.get_current_instance()
-    for line in warnings:
-        logger.warning(f'Config check: {line}')
-    if report.errors:
-        raise ConfigCheckError(report.errors)
-    return warnings
+    return _finish(report, logger)

@@ -41,9 +41,10 @@ class TDSConfigCheckHook(Hook):
         running = [name for name, loop in loops.items() if isinstance(loop, BaseLoop)]
         if 'train' in running:
             # Runner.train() has built the schedulers by now, so an empty
-            # range has already failed; a scheduler cut off by the run's end
-            # is caught here for launchers that skip tools/train.py.
-            check_param_schedulers(runner.cfg)
+            # range has already failed (tools/train.py checks before that); a
+            # scheduler cut off by the run's end is still reported here, for
+            # launchers that skip tools/train.py.
+            check_param_schedulers(runner.cfg, logger=runner.logger)
         check_tdsclip_config(
             runner.cfg, check_ann_files=self.check_ann_files, logger=runner.logger, running=running
         )
