@@ -29,6 +29,7 @@ from mmengine.runner import Runner
 import mmaction_tdsclip  # noqa: F401  (start-up hook, compat shims, registration)
 from mmaction_tdsclip.engine.hooks import ResumeLRScaleHook
 from mmaction_tdsclip.utils.cfg_options import check_cfg_options
+from mmaction_tdsclip.utils.config_checks import ConfigCheckError, check_param_schedulers
 from mmaction_tdsclip.weights import CheckpointFormatError
 
 
@@ -78,7 +79,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--cfg-options',
         nargs='+',
         action=DictAction,
-        help='override config entries, e.g. train_cfg.max_epochs=3 optim_wrapper.optimizer.lr=1e-4',
+        help='override config entries, e.g. train_cfg.max_epochs=5 optim_wrapper.optimizer.lr=1e-4',
     )
     parser.add_argument(
         '--launcher',
@@ -148,6 +149,12 @@ def merge_args(cfg: Config, args: argparse.Namespace) -> Config:
 def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = merge_args(Config.fromfile(args.config), args)
+    try:
+        # Here, not in TDSConfigCheckHook: Runner.train() builds the
+        # schedulers before any hook's before_run.
+        check_param_schedulers(cfg)
+    except ConfigCheckError as err:
+        raise SystemExit(f'train.py: error: {err}') from None
     if 'runner_type' in cfg:
         from mmaction.registry import RUNNERS
 

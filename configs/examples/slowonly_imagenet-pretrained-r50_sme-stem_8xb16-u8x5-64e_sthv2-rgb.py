@@ -28,19 +28,19 @@ model = dict(
     cls_head=dict(num_classes={{_base_.num_classes}}),
 )
 
-# The dataset base's sampling (T windows of n frames) and decoding, with
-# SlowOnly's augmentation (no repeated augmentation, no RandAugment).
-num_segments = {{_base_.num_segments}}
-num_local_frames = {{_base_.num_local_frames}}
+# The dataset base's opening, sampling (T windows of n frames) and decoding,
+# then SlowOnly's augmentation (no repeated augmentation, no RandAugment).
+
+
+def _decoded(pipeline):
+    """The steps of a dataset-base pipeline up to its decoder, the step
+    after SampleTDSFrames."""
+    kinds = [step['type'] for step in pipeline]
+    return pipeline[: kinds.index('SampleTDSFrames') + 2]
+
+
 train_pipeline = [
-    dict(type='TDSPyAVInit'),
-    dict(
-        type='SampleTDSFrames',
-        num_segments=num_segments,
-        num_local_frames=num_local_frames,
-        protocol='sth',
-    ),
-    dict(type='TDSPyAVDecode'),
+    *_decoded(_base_.train_pipeline),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='RandomResizedCrop'),
     dict(type='Resize', scale=(224, 224), keep_ratio=False),
@@ -49,33 +49,15 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='TDSPyAVInit', test_mode=True),
-    dict(
-        type='SampleTDSFrames',
-        num_segments=num_segments,
-        num_local_frames=num_local_frames,
-        num_clips=1,
-        protocol='sth',
-        test_mode=True,
-    ),
-    dict(type='TDSPyAVDecode', test_mode=True),
+    *_decoded(_base_.val_pipeline),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
-# 2 clips x 3 crops.
+# 2 clips (the base's test sampling) x 3 crops.
 test_pipeline = [
-    dict(type='TDSPyAVInit', test_mode=True),
-    dict(
-        type='SampleTDSFrames',
-        num_segments=num_segments,
-        num_local_frames=num_local_frames,
-        num_clips=2,
-        protocol='sth',
-        test_mode=True,
-    ),
-    dict(type='TDSPyAVDecode', test_mode=True),
+    *_decoded(_base_.test_pipeline),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='ThreeCrop', crop_size=256),
     dict(type='FormatShape', input_format='NCTHW'),

@@ -43,12 +43,24 @@ model = dict(
 )
 
 # TSN-style sampling: T = num_segments single frames (stock SampleFrames),
-# MMAction2's TSM augmentation; decoded as the dataset base decodes SSv2.
+# MMAction2's TSM augmentation; opened and decoded as the dataset base
+# decodes SSv2.
 num_segments = {{_base_.num_segments}}
+
+
+def _decoded(pipeline, sampler):
+    """The steps of a dataset-base pipeline up to its decoder (the step
+    after SampleTDSFrames), with ``sampler`` in place of SampleTDSFrames."""
+    kinds = [step['type'] for step in pipeline]
+    at = kinds.index('SampleTDSFrames')
+    return [*pipeline[:at], sampler, pipeline[at + 1]]
+
+
 train_pipeline = [
-    dict(type='TDSPyAVInit'),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segments),
-    dict(type='TDSPyAVDecode'),
+    *_decoded(
+        _base_.train_pipeline,
+        dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segments),
+    ),
     dict(type='Resize', scale=(-1, 256)),
     dict(
         type='MultiScaleCrop',
@@ -64,9 +76,16 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='TDSPyAVInit', test_mode=True),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segments, test_mode=True),
-    dict(type='TDSPyAVDecode', test_mode=True),
+    *_decoded(
+        _base_.val_pipeline,
+        dict(
+            type='SampleFrames',
+            clip_len=1,
+            frame_interval=1,
+            num_clips=num_segments,
+            test_mode=True,
+        ),
+    ),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCHW'),
@@ -74,16 +93,17 @@ val_pipeline = [
 ]
 # 2 clips (twice_sample) x 3 crops.
 test_pipeline = [
-    dict(type='TDSPyAVInit', test_mode=True),
-    dict(
-        type='SampleFrames',
-        clip_len=1,
-        frame_interval=1,
-        num_clips=num_segments,
-        test_mode=True,
-        twice_sample=True,
+    *_decoded(
+        _base_.test_pipeline,
+        dict(
+            type='SampleFrames',
+            clip_len=1,
+            frame_interval=1,
+            num_clips=num_segments,
+            test_mode=True,
+            twice_sample=True,
+        ),
     ),
-    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='ThreeCrop', crop_size=256),
     dict(type='FormatShape', input_format='NCHW'),

@@ -66,6 +66,17 @@ class _Report:
         self.warnings.append((field, message))
 
 
+def _finish(report: _Report, logger: Optional[MMLogger]) -> List[str]:
+    """Log the warnings and return them as ``'field: message'``; raise the errors."""
+    warnings = [f'{field}: {message}' for field, message in report.warnings]
+    logger = logger or MMLogger.get_current_instance()
+    for line in warnings:
+        logger.warning(f'Config check: {line}')
+    if report.errors:
+        raise ConfigCheckError(report.errors)
+    return warnings
+
+
 def _get(cfg: Any, key: str, default: Any = None) -> Any:
     if cfg is None:
         return default
@@ -538,8 +549,8 @@ def _check_unlabelled_list(
 
 def _label_map_names(dataset: Any) -> Tuple[Optional[List[str]], Optional[str]]:
     """The class names the dataset names in ``metainfo.classes`` (a list, or
-    a label-map file, one name per line, as MMEngine's ``BaseDataset``
-    reads it), and where they come from."""
+    an existing label-map file, one name per line, as MMEngine's
+    ``BaseDataset`` reads it), and where they come from."""
     classes = _get(_get(dataset, 'metainfo'), 'classes')
     if isinstance(classes, str):
         if not osp.isfile(classes):
@@ -553,15 +564,39 @@ def _label_map_names(dataset: Any) -> Tuple[Optional[List[str]], Optional[str]]:
 def _check_flip_label_maps(dataset: Any, field: str, report: _Report) -> None:
     """Every ``flip_label_map`` in the pipeline swaps exactly the classes
     whose names differ by left <-> right in the dataset's label map
-    (:func:`derive_flip_label_map`)."""
+    (:func:`derive_flip_label_map`).
+
+    A label-map file that ``metainfo.classes`` names but that does not exist
+    is a warning once the annotation file exists: the flip map, which
+    relabels flipped clips, goes unchecked, but nothing the run computes
+    changes (the labels come from the annotation file, and MMEngine's
+    ``BaseDataset`` keeps the path as the class list), and pointing a config
+    at one's own list while keeping the shipped label-map path is common.
+    Without the annotation file there is no data to check against; the
+    dataset build reports the missing list.
+    """
+    steps = [
+        (where, _get(step, 'flip_label_map'))
+        for where, step in _flat_steps(_get(dataset, 'pipeline'), f'{field}.pipeline')
+        if _get(step, 'flip_label_map') is not None
+    ]
+    if not steps:
+        return
     names, source = _label_map_names(dataset)
     if names is None:
+        classes = _get(_get(dataset, 'metainfo'), 'classes')
+        if isinstance(classes, str) and _resolve_ann_file(dataset) is not None:
+            report.warn(
+                f'{field}.metainfo.classes',
+                f'label-map file {classes} does not exist, so {steps[0][0]}.flip_label_map '
+                'is not checked against the class names (MMEngine keeps the path as the class '
+                'list). Point metainfo.classes at the label map written with the annotation '
+                'lists (one class name per line, line i naming label i), or drop it with '
+                f'--cfg-options {field}.metainfo=None.',
+            )
         return
     expected = derive_flip_label_map(names)
-    for where, step in _flat_steps(_get(dataset, 'pipeline'), f'{field}.pipeline'):
-        flip_map = _get(step, 'flip_label_map')
-        if flip_map is None:
-            continue
+    for where, flip_map in steps:
         given = {int(k): int(v) for k, v in dict(flip_map).items()}
         if given == expected:
             continue
@@ -577,6 +612,93 @@ def _check_flip_label_maps(dataset: Any, field: str, report: _Report) -> None:
             'by left <-> right); a list numbered in another class order (e.g. '
             'build_sthv1_annotations.py --label-order authors) needs its own map.',
         )
+
+
+# ------------------------------------------------------ schedule length
+def _train_length(train_cfg: Any) -> Tuple[Optional[str], Optional[int]]:
+    """``('max_epochs', N)`` or ``('max_iters', N)`` of an epoch- or
+    iteration-based train loop, ``(None, None)`` for another loop."""
+    kind = _type_name(train_cfg)
+    by_epoch = _get(train_cfg, 'by_epoch')
+    if kind == 'EpochBasedTrainLoop' or (kind is None and by_epoch is True):
+        key = 'max_epochs'
+    elif kind == 'IterBasedTrainLoop' or (kind is None and by_epoch is False):
+        key = 'max_iters'
+    else:
+        return None, None
+    length = _get(train_cfg, key)
+    return (key, length) if isinstance(length, int) else (None, None)
+
+
+def check_param_schedulers(cfg: Any, logger: Optional[MMLogger] = None) -> List[str]:
+    """Check that every ``param_scheduler`` runs inside the training length.
+
+    Each scheduler counted in the unit of the train loop (``by_epoch=True``,
+    the default, with ``train_cfg.max_epochs``; ``by_epoch=False`` with
+    ``train_cfg.max_iters``) must begin before the run ends and end after it
+    begins; a scheduler without ``end`` ends with the run, as MMEngine's
+    Runner sets it. A scheduler in the other unit depends on the epoch
+    length and is not checked.
+
+    The Runner builds the schedulers in ``train()`` before any hook's
+    ``before_run``, where an empty range is MMEngine's bare "end should be
+    larger than begin"; so the training tools call this right after the
+    config is merged (a shortened run, ``--cfg-options
+    train_cfg.max_epochs=3`` on a 4-epoch warm-up, is the usual cause).
+
+    A scheduler that would be cut off by the end of the run (an explicit
+    ``end`` past it, e.g. a warm-up longer than a shortened run) is a
+    warning: the run is what was asked for, only shorter.
+
+    Args:
+        cfg: A :class:`mmengine.Config` (or dict) with ``train_cfg`` and
+            ``param_scheduler``.
+        logger: Where warnings go (the current MMLogger when None).
+
+    Returns:
+        The warnings, formatted as ``'field: message'``.
+
+    Raises:
+        ConfigCheckError: naming ``param_scheduler[i]``, the train loop's
+            length and the fix.
+    """
+    key, length = _train_length(_get(cfg, 'train_cfg'))
+    schedulers = _get(cfg, 'param_scheduler')
+    if key is None or schedulers is None:
+        return []
+    if not isinstance(schedulers, (list, tuple)):
+        schedulers = [schedulers]
+    loop_by_epoch = key == 'max_epochs'
+    checked = [
+        (i, scheduler, _get(scheduler, 'begin', 0), _get(scheduler, 'end'))
+        for i, scheduler in enumerate(schedulers)
+        if _get(scheduler, 'by_epoch', True) == loop_by_epoch
+    ]
+    unit = key[len('max_') :]
+    needed = max([max(begin + 1, end or 0) for _, _, begin, end in checked], default=0)
+    fix = (
+        f'Train for at least {needed} {unit} (--cfg-options train_cfg.{key}={needed}), or set '
+        f'param_scheduler for the shorter run, every begin/end within {length} {unit}.'
+    )
+    report = _Report()
+    for i, scheduler, begin, end in checked:
+        field = f'param_scheduler[{i}]'
+        name = _type_name(scheduler)
+        if end is not None and end <= begin:
+            report.error(field, f'{name} has end={end} <= begin={begin}; set end > begin.')
+        elif begin >= length:
+            report.error(
+                field,
+                f'{name} begins at {begin} but train_cfg.{key}={length}: it would never run '
+                f'(MMEngine: "end should be larger than begin"). {fix}',
+            )
+        elif end is not None and end > length:
+            report.warn(
+                field,
+                f'{name} ends at {end} but train_cfg.{key}={length}: it would be cut off '
+                f'before it finishes. {fix}',
+            )
+    return _finish(report, logger)
 
 
 # ---------------------------------------------------------------------- API
@@ -650,10 +772,4 @@ def check_tdsclip_config(
                 if running is None or loader.replace('_dataloader', '') in running:
                     _check_unlabelled_list(cfg, loader, dataset, field, report, ann_cache)
                     _check_flip_label_maps(dataset, field, report)
-    warnings = [f'{field}: {message}' for field, message in report.warnings]
-    logger = logger or MMLogger.get_current_instance()
-    for line in warnings:
-        logger.warning(f'Config check: {line}')
-    if report.errors:
-        raise ConfigCheckError(report.errors)
-    return warnings
+    return _finish(report, logger)

@@ -16,7 +16,7 @@ from mmengine.hooks import CheckpointHook
 from mmengine.logging import MessageHub, MMLogger
 
 from mmaction_tdsclip.engine.hooks import AtomicCheckpointHook
-from mmaction_tdsclip.engine.hooks.atomic_checkpoint import (
+from mmaction_tdsclip.engine.hooks.atomic_checkpoint_hook import (
     ATOMIC_BACKEND,
     PARTIAL_SUFFIX,
     AtomicLocalBackend,

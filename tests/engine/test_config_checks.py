@@ -11,7 +11,11 @@ from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from mmaction_tdsclip.utils.config_checks import ConfigCheckError, check_tdsclip_config
+from mmaction_tdsclip.utils.config_checks import (
+    ConfigCheckError,
+    check_param_schedulers,
+    check_tdsclip_config,
+)
 
 T, N, IMG, PATCH = 2, 3, 32, 16
 
@@ -396,6 +400,34 @@ def test_flip_map_against_class_names_given_as_a_list(cfg, tmp_path):
     )
 
 
+def test_missing_label_map_file_is_a_warning_once_the_data_exists(cfg, tmp_path):
+    """The flip map goes unchecked: said, not refused (the run computes the same)."""
+    _with_flip(cfg, tmp_path, {0: 1, 1: 0})  # a wrong map, which the label map would catch
+    missing = str(tmp_path / 'no_such_label_map.txt')
+    cfg.train_dataloader.dataset.metainfo = dict(classes=missing)
+    (warning,) = check_tdsclip_config(cfg)
+    field, message = warning.split(': ', 1)
+    assert field == 'train_dataloader.dataset.metainfo.classes'
+    assert missing in message and 'pipeline[4].transforms[1].flip_label_map' in message
+    assert 'train_dataloader.dataset.metainfo=None' in message
+    # Dropping metainfo, as the message says, trains without the check and the warning.
+    cfg.train_dataloader.dataset.metainfo = None
+    assert check_tdsclip_config(cfg) == []
+
+
+def test_missing_label_map_without_data_is_not_checked(cfg, tmp_path):
+    """No annotation file either: a shipped config on a machine without the data."""
+    _with_flip(cfg, tmp_path, {1: 2, 2: 1})
+    cfg.train_dataloader.dataset.metainfo = dict(classes=str(tmp_path / 'missing.txt'))
+    cfg.train_dataloader.dataset.ann_file = str(tmp_path / 'missing_list.txt')
+    assert check_tdsclip_config(cfg) == []
+
+
+def test_missing_label_map_without_a_flip_map_is_not_checked(cfg, tmp_path):
+    cfg.train_dataloader.dataset.metainfo = dict(classes=str(tmp_path / 'missing.txt'))
+    assert check_tdsclip_config(cfg) == []
+
+
 def test_malformed_annotation_line_is_an_error_naming_the_line(cfg, tmp_path):
     path = tmp_path / 'bad.txt'
     path.write_text('video0.mp4 0\nvideo1.mp4 one\n')
@@ -477,3 +509,107 @@ def test_frame_size_is_followed_into_repeat_augment(cfg):
     field = 'train_dataloader.dataset.pipeline[4].transforms[0].size'
     assert list(problems) == [field]
     assert f'{IMG - 8}x{IMG - 8}' in problems[field]
+
+
+# ------------------------------------------------------- schedule length
+SCHEDULE = osp.join(
+    osp.dirname(__file__), '..', '..', 'configs', '_base_', 'schedules', 'adamw_warmup4e-cosine.py'
+)
+
+
+def _mmengine_builds(cfg):
+    """Whether MMEngine builds the schedulers, with ``end`` defaulted to the
+    run's length as its Runner does (one iteration per epoch)."""
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import PARAM_SCHEDULERS
+
+    wrapper = OptimWrapper(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0))
+    try:
+        for scheduler in cfg.param_scheduler:
+            scheduler = dict(scheduler)
+            scheduler.setdefault('end', cfg.train_cfg.max_epochs)
+            PARAM_SCHEDULERS.build(scheduler, default_args=dict(optimizer=wrapper, epoch_length=1))
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize('max_epochs', [1, 3, 4, 5, 30])
+def test_schedule_check_agrees_with_mmengine(max_epochs):
+    """The shipped schedule (4-epoch warm-up, cosine to the end): refused
+    exactly where MMEngine cannot build it, with a message naming the field."""
+    cfg = Config.fromfile(SCHEDULE)
+    cfg.train_cfg.max_epochs = max_epochs
+    builds = _mmengine_builds(cfg)
+    assert builds == (max_epochs > 4)
+    if builds:
+        assert check_param_schedulers(cfg) == []
+        return
+    with pytest.raises(ConfigCheckError) as info:
+        check_param_schedulers(cfg)
+    problems = dict(info.value.problems)
+    assert 'param_scheduler[1]' in problems
+    message = problems['param_scheduler[1]']
+    assert f'train_cfg.max_epochs={max_epochs}' in message
+    assert 'CosineAnnealingLR begins at 4' in message
+    assert 'Train for at least 5 epochs (--cfg-options train_cfg.max_epochs=5)' in message
+
+
+def test_warm_up_cut_off_by_the_end_of_the_run_is_a_warning():
+    """A run shorter than the warm-up but with the cosine removed builds in
+    MMEngine; the warm-up never finishes, which the check says."""
+    cfg = Config.fromfile(SCHEDULE)
+    cfg.train_cfg.max_epochs = 3
+    with pytest.raises(ConfigCheckError) as info:
+        check_param_schedulers(cfg)
+    assert list(dict(info.value.problems)) == ['param_scheduler[1]']
+    cfg.param_scheduler = cfg.param_scheduler[:1]
+    assert _mmengine_builds(cfg)
+    (warning,) = check_param_schedulers(cfg)
+    assert warning.startswith('param_scheduler[0]: LinearLR ends at 4 but train_cfg.max_epochs=3')
+
+
+def test_iteration_schedules_are_checked_against_max_iters():
+    cfg = Config(
+        dict(
+            train_cfg=dict(type='IterBasedTrainLoop', max_iters=100),
+            param_scheduler=[
+                dict(type='LinearLR', by_epoch=False, begin=0, end=500),
+                dict(type='CosineAnnealingLR', by_epoch=True, begin=10),  # epochs: not checked
+            ],
+        )
+    )
+    (warning,) = check_param_schedulers(cfg)
+    assert warning.startswith(
+        'param_scheduler[0]: LinearLR ends at 500 but train_cfg.max_iters=100'
+    )
+    cfg.train_cfg.max_iters = 500
+    assert check_param_schedulers(cfg) == []
+    cfg.param_scheduler[0] = dict(type='LinearLR', by_epoch=False, begin=500)  # end: max_iters
+    with pytest.raises(ConfigCheckError, match=r'train_cfg\.max_iters=500') as info:
+        check_param_schedulers(cfg)
+    assert list(dict(info.value.problems)) == ['param_scheduler[0]']
+    cfg.param_scheduler[0].update(begin=0, end=0)
+    with pytest.raises(
+        ConfigCheckError, match=r'param_scheduler\[0\]: LinearLR has end=0 <= begin=0'
+    ):
+        check_param_schedulers(cfg)
+
+
+def test_train_tool_refuses_a_run_shorter_than_the_warm_up(capsys):
+    """tools/train.py stops before building the Runner, whose own error
+    ("end should be larger than begin") names no field."""
+    import importlib.util
+
+    root = osp.join(osp.dirname(__file__), '..', '..')
+    spec = importlib.util.spec_from_file_location('tds_train', osp.join(root, 'tools', 'train.py'))
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    config = osp.join(
+        root, 'configs', 'tdsclip', 'tdsclip_clip-vit-b16_8xb16-u8x5-30e_sthv2-rgb.py'
+    )
+    with pytest.raises(SystemExit) as info:
+        train.main([config, '--cfg-options', 'train_cfg.max_epochs=3'])
+    message = str(info.value)
+    assert message.startswith('train.py: error:')
+    assert 'param_scheduler[1]' in message and 'train_cfg.max_epochs=3' in message

@@ -22,6 +22,8 @@ from mmaction_tdsclip.weights import CheckpointFormatError, UnsafeCheckpointErro
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = REPO_ROOT / 'tools' / 'convert_weights.py'
+# What a file that would run code when unpickled is refused with, however it is stored.
+MALICIOUS_MESSAGE = ['Refusing to load', 'posix.system', 'could run code', 'Do not load this file']
 
 
 class RunsCode:
@@ -81,14 +83,14 @@ def make_files(root: Path):
     files['malicious_plain_pickle'] = (
         plain,
         UnsafeCheckpointError,
-        ['Refusing to load', 'posix.system', 'could run code', 'Do not load this file'],
+        MALICIOUS_MESSAGE,
     )
     zipped = root / 'malicious.pth'
     torch.save({'state_dict': _state(), 'hook': RunsCode()}, zipped)
     files['malicious_zip'] = (
         zipped,
         UnsafeCheckpointError,
-        ['Refusing to load', 'posix.system', 'could run code', 'Do not load this file'],
+        MALICIOUS_MESSAGE,
     )
     script = root / 'damaged_torchscript.pt'
     torch.jit.save(torch.jit.script(torch.nn.Linear(64, 64)), str(script))

@@ -296,6 +296,21 @@ def test_layout_conversions_against_explicit_indexing(layout, order):
     torch.testing.assert_close(wrapper(x), expected, rtol=0, atol=1e-6)
 
 
+def _slowonly18() -> Dict:
+    return dict(
+        type='ResNet3dSlowOnly',
+        depth=18,
+        pretrained=None,
+        pretrained2d=False,
+        lateral=False,
+        conv1_kernel=(1, 7, 7),
+        conv1_stride_t=1,
+        pool1_stride_t=1,
+        inflate=(0, 0, 1, 1),
+        base_channels=16,
+    )
+
+
 def _tiny_backbone_cases() -> Dict[str, Dict]:
     """Stock backbones with adapters after named submodules, and their inputs."""
     return dict(
@@ -309,19 +324,7 @@ def _tiny_backbone_cases() -> Dict[str, Dict]:
         ),
         slowonly=dict(
             # zero_init_residual would zero the hosts' outputs (their BN) at init.
-            backbone=dict(
-                type='ResNet3dSlowOnly',
-                depth=18,
-                pretrained=None,
-                pretrained2d=False,
-                lateral=False,
-                conv1_kernel=(1, 7, 7),
-                conv1_stride_t=1,
-                pool1_stride_t=1,
-                inflate=(0, 0, 1, 1),
-                base_channels=16,
-                zero_init_residual=False,
-            ),
+            backbone=dict(_slowonly18(), zero_init_residual=False),
             adapters=[dict(after='re:layer[34]\\.0\\.conv2', layout='NCTHW', mode='conv')],
             count=2,
             inputs=(2, 3, 4, 32, 32),
@@ -444,21 +447,6 @@ def test_identity_survives_init_weights_and_deepcopy():
 
 
 # ------------------------------------------------------------- motion stem
-
-
-def _slowonly18() -> Dict:
-    return dict(
-        type='ResNet3dSlowOnly',
-        depth=18,
-        pretrained=None,
-        pretrained2d=False,
-        lateral=False,
-        conv1_kernel=(1, 7, 7),
-        conv1_stride_t=1,
-        pool1_stride_t=1,
-        inflate=(0, 0, 1, 1),
-        base_channels=16,
-    )
 
 
 def test_motion_stem_adds_beta_sme_after_the_stem():

@@ -85,6 +85,20 @@ def count_calls(runner, method):
     return calls
 
 
+def run_tools_test(config, checkpoint, work_dir, env):
+    """``tools/test.py CONFIG CHECKPOINT`` in a subprocess: (exit code, stdout + stderr)."""
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / 'tools' / 'test.py'), str(config), str(checkpoint)]
+        + ['--work-dir', str(work_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(REPO_ROOT),
+        env=env,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
 def test_test_run_with_a_wrong_width_checkpoint_fails_before_any_batch(setup, tmp_path):
     root, config = setup
     wide, _ = checkpoint_of(root, config, 'wide', neck__side_dim=128)
@@ -104,17 +118,8 @@ def test_test_run_with_a_wrong_width_checkpoint_fails_before_any_batch(setup, tm
 def test_tools_test_refuses_a_safetensors_checkpoint_with_another_head(setup, subprocess_env):
     root, config = setup
     other_head, _ = checkpoint_of(root, config, 'head10', 'safetensors', cls_head__num_classes=10)
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / 'tools' / 'test.py'), str(config), str(other_head)]
-        + ['--work-dir', str(root / 'work_test')],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=str(REPO_ROOT),
-        env=subprocess_env,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
+    returncode, output = run_tools_test(config, other_head, root / 'work_test', subprocess_env)
+    assert returncode != 0
     assert 'cls_head.fc_cls.weight: checkpoint (10, 64), model (174, 64)' in output
     assert 'cls_head.fc_cls.bias: checkpoint (10,), model (174,)' in output
     assert 'Epoch(test)' not in output and 'acc/top1' not in output
@@ -125,17 +130,8 @@ def test_tools_test_names_a_malicious_checkpoint_without_torch_advice(setup, sub
     root, config = setup
     evil = root / 'evil.pth'
     torch.save({'state_dict': {}, 'hook': subprocess.Popen}, str(evil))
-    result = subprocess.run(
-        [sys.executable, str(REPO_ROOT / 'tools' / 'test.py'), str(config), str(evil)]
-        + ['--work-dir', str(root / 'work_evil')],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=str(REPO_ROOT),
-        env=subprocess_env,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
+    returncode, output = run_tools_test(config, evil, root / 'work_evil', subprocess_env)
+    assert returncode != 0
     assert f'Refusing to load {evil}' in output and 'subprocess.Popen' in output
     assert 'weights_only=False' not in output and 'set to `False`' not in output
 

@@ -69,44 +69,27 @@ test_pipeline = [
     dict(type='PackActionInputs'),
 ]
 
-train_dataloader = dict(
-    batch_size=16,  # x 2 views
-    num_workers=2,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=True),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=data_root + '/train.txt',
-        data_prefix=dict(video=data_root),
-        pipeline=train_pipeline,
-    ),
-)
-val_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=data_root + '/val.txt',
-        data_prefix=dict(video=data_root),
-        pipeline=val_pipeline,
-        test_mode=True,
-    ),
-)
-test_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type=dataset_type,
-        ann_file=data_root + '/test.txt',
-        data_prefix=dict(video=data_root),
-        pipeline=test_pipeline,
-        test_mode=True,
-    ),
-)
+
+def _dataloader(split, pipeline, batch_size, **dataset_args):
+    """The loader of data_root/<split>.txt; shuffled for training only."""
+    return dict(
+        batch_size=batch_size,
+        num_workers=2,
+        persistent_workers=False,
+        sampler=dict(type='DefaultSampler', shuffle=split == 'train'),
+        dataset=dict(
+            type=dataset_type,
+            ann_file=f'{data_root}/{split}.txt',
+            data_prefix=dict(video=data_root),
+            pipeline=pipeline,
+            **dataset_args,
+        ),
+    )
+
+
+train_dataloader = _dataloader('train', train_pipeline, batch_size=16)  # x 2 views
+val_dataloader = _dataloader('val', val_pipeline, batch_size=32, test_mode=True)
+test_dataloader = _dataloader('test', test_pipeline, batch_size=8, test_mode=True)
 
 val_evaluator = dict(type='AccMetric')
 test_evaluator = dict(type='AccMetric')

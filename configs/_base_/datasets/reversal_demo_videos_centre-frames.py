@@ -8,18 +8,10 @@ num_local_frames = 1
 
 # MMEngine reads a base eagerly, so the base pipelines hold n = 5: set n in
 # their SampleTDSFrames entries and keep every other transform as it is.
-train_pipeline = [
-    dict(t, num_local_frames=num_local_frames) if t['type'] == 'SampleTDSFrames' else t
-    for t in _base_.train_pipeline
-]
-val_pipeline = [
-    dict(t, num_local_frames=num_local_frames) if t['type'] == 'SampleTDSFrames' else t
-    for t in _base_.val_pipeline
-]
-test_pipeline = [
-    dict(t, num_local_frames=num_local_frames) if t['type'] == 'SampleTDSFrames' else t
-    for t in _base_.test_pipeline
-]
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
-test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+train_pipeline, val_pipeline, test_pipeline = (
+    [dict(t, num_local_frames=num_local_frames) if t['type'] == 'SampleTDSFrames' else t for t in p]
+    for p in (_base_.train_pipeline, _base_.val_pipeline, _base_.test_pipeline)
+)
+train_dataloader, val_dataloader, test_dataloader = (
+    dict(dataset=dict(pipeline=p)) for p in (train_pipeline, val_pipeline, test_pipeline)
+)

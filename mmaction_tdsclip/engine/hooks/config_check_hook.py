@@ -4,7 +4,7 @@ from mmaction.registry import HOOKS
 from mmengine.hooks import Hook
 from mmengine.runner import BaseLoop
 
-from ...utils.config_checks import check_tdsclip_config
+from ...utils.config_checks import check_param_schedulers, check_tdsclip_config
 
 
 @HOOKS.register_module()
@@ -39,6 +39,12 @@ class TDSConfigCheckHook(Hook):
         # train and val, test() only test); mmengine keeps unbuilt ones as dicts.
         loops = dict(train=runner._train_loop, val=runner._val_loop, test=runner._test_loop)
         running = [name for name, loop in loops.items() if isinstance(loop, BaseLoop)]
+        if 'train' in running:
+            # Runner.train() has built the schedulers by now, so an empty
+            # range has already failed (tools/train.py checks before that); a
+            # scheduler cut off by the run's end is still reported here, for
+            # launchers that skip tools/train.py.
+            check_param_schedulers(runner.cfg, logger=runner.logger)
         check_tdsclip_config(
             runner.cfg, check_ann_files=self.check_ann_files, logger=runner.logger, running=running
         )
