@@ -26,6 +26,7 @@ from mmaction_tdsclip.datasets import (
 )
 from mmaction_tdsclip.datasets.synthetic import frame_indices_of
 from mmaction_tdsclip.datasets.transforms import TDSDecordDecode, TDSPyAVDecode
+from mmaction_tdsclip.datasets.transforms.loading import PyAVVideo
 
 init_default_scope('mmaction')
 
@@ -140,21 +141,22 @@ class _SlowReader:
         return types.SimpleNamespace(asnumpy=lambda: np.zeros((len(inds), 32, 32, 3), np.uint8))
 
 
-class _SlowContainer:
-    """A PyAV-like container whose decoder hangs."""
+class _SlowVideo(PyAVVideo):
+    """A PyAVVideo whose decoder hangs."""
 
-    streams = types.SimpleNamespace(video=[object()])
+    def __init__(self):
+        self.num_frames = 40
 
-    def decode(self, stream):
+    def decode(self, unique, skip_unneeded=True):
         time.sleep(3)
-        return iter(())
+        return []
 
     def close(self):
         pass
 
 
 @pytest.mark.parametrize(
-    'decode_cls, reader', [(TDSDecordDecode, _SlowReader), (TDSPyAVDecode, _SlowContainer)]
+    'decode_cls, reader', [(TDSDecordDecode, _SlowReader), (TDSPyAVDecode, _SlowVideo)]
 )
 def test_hanging_decoder_times_out(decode_cls, reader, skip_dir, warnings_log):
     results = dict(
