@@ -136,3 +136,48 @@ def make_tiny(cfg):
         loader.dataset.pipeline = shrink_pipeline(loader.dataset.pipeline)
         cfg[f'{split}_pipeline'] = loader.dataset.pipeline
     return cfg
+
+
+#: The containers and codecs datasets come in, as written by
+#: :func:`make_codec_zoo`: name -> (file name, write_video arguments).
+#: Inter-coded streams have several key frames (and H.264 has B-frames), so
+#: decoders must really seek.
+CODEC_ZOO = {
+    'h264_mp4': ('h264.mp4', dict(codec='libx264', gop_size=12)),
+    'h264_mp4_faststart': (
+        'h264_faststart.mp4',
+        dict(codec='libx264', gop_size=12, faststart=True),
+    ),
+    'h264_mkv': ('h264.mkv', dict(codec='libx264', gop_size=12)),
+    'vp8_webm': ('vp8.webm', dict(codec='libvpx', gop_size=8)),
+    'vp9_webm': ('vp9.webm', dict(codec='libvpx-vp9', gop_size=8)),
+    'vp9_webm_odd': (
+        'vp9_odd.webm',
+        dict(codec='libvpx-vp9', gop_size=8, width=61, pix_fmt='yuv420p'),
+    ),
+    'mpeg4_avi': ('mpeg4.avi', dict(codec='mpeg4', gop_size=10)),
+    'mjpeg_avi': ('mjpeg.avi', dict(codec='mjpeg', pix_fmt='yuvj420p')),
+}
+
+
+def make_codec_zoo(root: str, num_frames: int = 40, height: int = 48, width: int = 64) -> Dict:
+    """Write every :data:`CODEC_ZOO` video (index-pattern frames with a
+    panning texture) in a fresh process (libvpx cannot be opened once
+    decord is imported); returns name -> path."""
+    import json
+    import subprocess
+    import sys
+
+    jobs = {}
+    for name, (file_name, kwargs) in CODEC_ZOO.items():
+        args = dict(height=height, width=width, texture=True, fps=12)
+        args.update(kwargs)
+        jobs[name] = (osp.join(root, file_name), args)
+    code = (
+        'import json, sys\n'
+        'from mmaction_tdsclip.datasets.synthetic import write_video\n'
+        'for path, args in json.loads(sys.argv[1]).values():\n'
+        f'    write_video(path, {num_frames}, **args)\n'
+    )
+    subprocess.run([sys.executable, '-c', code, json.dumps(jobs)], check=True)
+    return {name: path for name, (path, _) in jobs.items()}

@@ -62,14 +62,14 @@ model = dict(
 # same frames, so a frame-order-blind model scores exactly chance within pairs.
 # No horizontal flip: left/right and clockwise/anticlockwise are classes.
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit'),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
         num_local_frames=num_local_frames,
         protocol='sth',
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode'),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     # Repeated augmentation (as in the TDS-CLIP recipe): each decoded clip
     # gives two independently cropped views, which halves decoding per view.
@@ -78,7 +78,7 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -87,7 +87,7 @@ val_pipeline = [
         protocol='sth',
         test_mode=True,
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -96,7 +96,7 @@ val_pipeline = [
 # 3 clips x 3 crops: a centre band of full width, then left / centre / right
 # squares (ThreeCrop needs the crop to equal the short side).
 test_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -105,7 +105,7 @@ test_pipeline = [
         protocol='sth',
         test_mode=True,
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     dict(type='CenterCrop', crop_size=(resize, img_size)),
     dict(type='ThreeCrop', crop_size=img_size),

@@ -71,14 +71,14 @@ ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
 ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
 
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit'),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
         num_local_frames=num_local_frames,
         protocol='kinetics',
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode'),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='RandomResizedCrop', area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3)),
     dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
@@ -87,7 +87,7 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -96,7 +96,7 @@ val_pipeline = [
         protocol='kinetics',
         test_mode=True,
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -104,7 +104,7 @@ val_pipeline = [
 ]
 # 4 clips x 3 crops; ThreeCrop needs the crop to equal the short side.
 test_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -113,7 +113,7 @@ test_pipeline = [
         protocol='kinetics',
         test_mode=True,
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, img_size)),
     dict(type='ThreeCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),

@@ -63,14 +63,14 @@ ann_file_test = 'data/sthv2/sthv2_val_list_videos.txt'
 sthv2_flip_label_map = {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
 
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit'),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
         num_local_frames=num_local_frames,
         protocol='sth',
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode'),
     dict(type='Resize', scale=(320, 256), keep_ratio=False),
     dict(type='RandomResizedCrop', area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3)),
     dict(type='Resize', scale=(img_size, img_size), keep_ratio=False),
@@ -79,7 +79,7 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -88,7 +88,7 @@ val_pipeline = [
         protocol='sth',
         test_mode=True,
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(320, 256), keep_ratio=False),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -97,7 +97,7 @@ val_pipeline = [
 # 2 clips x 3 crops: a full-width band of the crop's height, then left /
 # centre / right squares (ThreeCrop needs the crop to equal the short side).
 test_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -106,7 +106,7 @@ test_pipeline = [
         protocol='sth',
         test_mode=True,
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(320, 256), keep_ratio=False),
     dict(type='CenterCrop', crop_size=(320, img_size)),
     dict(type='ThreeCrop', crop_size=img_size),

@@ -65,9 +65,9 @@ ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
 ann_file_test = 'data/kinetics400/kinetics400_val_list_videos.txt'
 
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit'),
     dict(type='SampleFrames', clip_len=num_frames, frame_interval=32, num_clips=1),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode'),
     dict(type='RandomRescale', scale_range=(256, 320)),
     dict(type='RandomCrop', size=img_size),
     dict(type='Flip', flip_ratio=0.5),
@@ -75,9 +75,9 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(type='SampleFrames', clip_len=num_frames, frame_interval=32, num_clips=1, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -85,9 +85,9 @@ val_pipeline = [
 ]
 # 1 clip x 3 crops.
 test_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(type='SampleFrames', clip_len=num_frames, frame_interval=32, num_clips=1, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, img_size)),
     dict(type='ThreeCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),

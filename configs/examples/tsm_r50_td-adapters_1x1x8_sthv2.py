@@ -66,9 +66,9 @@ ann_file_test = 'data/sthv2/sthv2_val_list_videos.txt'
 sthv2_flip_label_map = {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
 
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit'),
     dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segments),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode'),
     dict(type='Resize', scale=(-1, 256)),
     dict(
         type='MultiScaleCrop',
@@ -84,9 +84,9 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segments, test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCHW'),
@@ -94,7 +94,7 @@ val_pipeline = [
 ]
 # 2 clips (twice_sample) x 3 crops.
 test_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleFrames',
         clip_len=1,
@@ -103,7 +103,7 @@ test_pipeline = [
         test_mode=True,
         twice_sample=True,
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='ThreeCrop', crop_size=256),
     dict(type='FormatShape', input_format='NCHW'),

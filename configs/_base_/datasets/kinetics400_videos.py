@@ -19,14 +19,14 @@ num_local_frames = 5
 # (area 0.08-1, aspect 3/4-4/3) resized to 224, flip, grayscale p 0.2; no
 # RandAugment.
 train_pipeline = [
-    dict(type='TDSDecordInit'),
+    dict(type='TDSPyAVInit'),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
         num_local_frames=num_local_frames,
         protocol='kinetics',
     ),
-    dict(type='TDSDecordDecode'),
+    dict(type='TDSPyAVDecode'),
     dict(
         type='RepeatAugment',
         num_repeats=2,
@@ -46,7 +46,7 @@ train_pipeline = [
 # Validation during training: one view, centre 224 crop after the short
 # side is resized to 256.
 val_pipeline = [
-    dict(type='TDSDecordInit', test_mode=True),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -55,7 +55,7 @@ val_pipeline = [
         protocol='kinetics',
         test_mode=True,
     ),
-    dict(type='TDSDecordDecode', test_mode=True),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -64,7 +64,7 @@ val_pipeline = [
 # Test: 4 clips x 3 crops (224 squares at the start, centre and end of the
 # long side, short side 256), softmax averaged over the 12 views.
 test_pipeline = [
-    dict(type='TDSDecordInit', test_mode=True),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -73,7 +73,7 @@ test_pipeline = [
         protocol='kinetics',
         test_mode=True,
     ),
-    dict(type='TDSDecordDecode', test_mode=True),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='LongSideThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),

@@ -12,21 +12,21 @@ resize = {{_base_.resize}}
 model = dict(neck=dict(num_local_frames=num_local_frames))
 
 train_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit'),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
         num_local_frames=num_local_frames,
         protocol='sth',
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode'),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     dict(type='RepeatAugment', transforms=[dict(type='RandomCrop', size=img_size)], num_repeats=2),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -35,14 +35,14 @@ val_pipeline = [
         protocol='sth',
         test_mode=True,
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
     dict(type='PackActionInputs'),
 ]
 test_pipeline = [
-    dict(type='DecordInit'),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -51,7 +51,7 @@ test_pipeline = [
         protocol='sth',
         test_mode=True,
     ),
-    dict(type='DecordDecode'),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     dict(type='CenterCrop', crop_size=(resize, img_size)),
     dict(type='ThreeCrop', crop_size=img_size),
