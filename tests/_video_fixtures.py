@@ -181,3 +181,88 @@ def make_codec_zoo(root: str, num_frames: int = 40, height: int = 48, width: int
     )
     subprocess.run([sys.executable, '-c', code, json.dumps(jobs)], check=True)
     return {name: path for name, (path, _) in jobs.items()}
+
+
+def write_video_with_gap(
+    path: str,
+    num_frames: int,
+    gap_after: int,
+    gap: int,
+    codec: str = 'libx264',
+    height: int = 48,
+    width: int = 64,
+    fps: int = 12,
+) -> str:
+    """An index-pattern video whose timestamps jump by ``gap`` extra frame
+    durations after frame ``gap_after`` (the pictures stay consecutive)."""
+    from fractions import Fraction
+
+    import av
+
+    from mmaction_tdsclip.datasets.synthetic import index_pattern
+
+    with av.open(path, 'w') as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, 'yuv420p'
+        stream.codec_context.gop_size = 8
+        for i in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(index_pattern(i, height, width), format='rgb24')
+            frame.pts = i + (gap if i > gap_after else 0)
+            frame.time_base = Fraction(1, fps)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+#: Damaged videos of :func:`make_damaged_videos`: container -> (extension,
+#: codec, write_video arguments).
+DAMAGED_CONTAINERS = {
+    'mp4': ('mp4', 'libx264', dict(faststart=True)),
+    'mkv': ('mkv', 'libx264', {}),
+    'vp8_webm': ('webm', 'libvpx', {}),
+    'vp9_webm': ('webm', 'libvpx-vp9', {}),
+}
+
+
+def make_damaged_videos(root: str) -> Dict[str, str]:
+    """Damaged files, written in a fresh process (libvpx cannot be opened
+    once decord is imported):
+
+    - ``cut_<container>``: a 60-frame video cut to 30 % of its bytes (the
+      header still promises 60 frames, by count or by duration);
+    - ``gap_<container>``: 40 frames whose timestamps jump by 24 frame
+      durations after frame 19;
+    - ``wide``: 1600 x 16 frames (aspect ratio 100).
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        'import json, os, sys\n'
+        'sys.path.insert(0, sys.argv[2])\n'
+        'from _video_fixtures import DAMAGED_CONTAINERS, write_video_with_gap\n'
+        'from mmaction_tdsclip.datasets.synthetic import write_video\n'
+        'root = sys.argv[1]\n'
+        'paths = {}\n'
+        'for name, (ext, codec, kwargs) in DAMAGED_CONTAINERS.items():\n'
+        "    full = write_video(f'{root}/full_{name}.{ext}', 60, 48, 64, codec=codec,\n"
+        '                       texture=True, gop_size=8, **kwargs)\n'
+        "    data = open(full, 'rb').read()\n"
+        "    paths[f'cut_{name}'] = f'{root}/cut_{name}.{ext}'\n"
+        "    open(paths[f'cut_{name}'], 'wb').write(data[: int(len(data) * 0.3)])\n"
+        '    os.remove(full)\n'
+        "    paths[f'gap_{name}'] = write_video_with_gap(f'{root}/gap_{name}.{ext}', 40, 19, 24,\n"
+        '                                                codec)\n'
+        "paths['wide'] = write_video(f'{root}/wide.mp4', 8, 16, 1600)\n"
+        'print(json.dumps(paths))\n'
+    )
+    out = subprocess.run(
+        [sys.executable, '-c', code, root, osp.dirname(osp.abspath(__file__))],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -29,6 +29,7 @@ file is raised.
 """
 
 import bisect
+import contextlib
 import io
 import os
 import os.path as osp
@@ -201,6 +202,26 @@ def check_frame_geometry(
         )
 
 
+_stderr_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Send the process's C-level stderr (fd 2) to /dev/null for the block
+    (one block at a time; other threads' C-level messages are lost
+    meanwhile)."""
+    with _stderr_lock:
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
 class _TimestampMismatch(Exception):
     """The decoder's output timestamps do not match the packets' ones."""
 
@@ -306,13 +327,6 @@ class PyAVVideo:
         check_frame_geometry(self.width, self.height, max_aspect_ratio, max_pixels)
         if self.num_frames < min_frames:
             raise ValueError(f'{self.num_frames} frames, at least {min_frames} needed')
-        if frame_count_tolerance is not None:
-            promised, source = self.promised_frames()
-            if promised and self.num_frames < promised * (1 - frame_count_tolerance) - 1:
-                raise ValueError(
-                    f'{source} {promised} frames but the file holds only {self.num_frames} '
-                    '(truncated or damaged)'
-                )
         if max_timestamp_gap is not None and self.seekable and self.num_frames > 2:
             steps = np.diff(np.asarray(self.pts, dtype=np.float64))
             step = float(np.median(steps))
@@ -323,6 +337,13 @@ class PyAVVideo:
                     f'its timestamps jump by {steps[worst] / step:.1f} frame durations '
                     f'({seconds:.3g} s) after frame {worst}, more than '
                     f'max_timestamp_gap={max_timestamp_gap} (frames are missing)'
+                )
+        if frame_count_tolerance is not None:
+            promised, source = self.promised_frames()
+            if promised and self.num_frames < promised * (1 - frame_count_tolerance) - 1:
+                raise ValueError(
+                    f'{source} {promised} frames but the file holds only {self.num_frames} '
+                    '(truncated or damaged)'
                 )
 
     # ---------------------------------------------------------- decoding
@@ -594,7 +615,13 @@ class TDSDecordInit(_FileChecksMixin, DecordInit):
         import decord
 
         decord.logging.set_level(decord.logging.QUIET)
-        return super()._get_video_reader(filename)
+        # decord's C++ log line and exception text quote the "file name",
+        # which for the in-memory file it is given is the file's contents.
+        with _stderr_silenced():
+            try:
+                return super()._get_video_reader(filename)
+            except Exception as e:
+                raise ValueError(f'decord cannot open the file ({type(e).__name__})') from None
 
     def _open(self, filename: str) -> Tuple[Any, int, float]:
         video = self._open_video(filename)
