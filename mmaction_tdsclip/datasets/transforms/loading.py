@@ -249,8 +249,11 @@ class PyAVVideo:
     """
 
     def __init__(self, data: bytes, filename: str = '<video>') -> None:
+        from av.video.reformatter import VideoReformatter
+
         self.filename = filename
         self._data = data
+        self._reformatter = VideoReformatter()
         self._open()
         stream = self.stream
         ctx = stream.codec_context
@@ -289,6 +292,10 @@ class PyAVVideo:
 
     def close(self) -> None:
         self.container.close()
+
+    def _to_rgb(self, frame: Any) -> np.ndarray:
+        # One reformatter per video keeps FFmpeg's conversion context.
+        return self._reformatter.reformat(frame, format='rgb24').to_ndarray()
 
     # ------------------------------------------------------------ checks
     def promised_frames(self) -> Tuple[Optional[int], str]:
@@ -369,11 +376,9 @@ class PyAVVideo:
         """Position the demuxer so that decoding starts at ``keyframe``."""
         import av
 
-        if keyframe == 0:
-            if not self._fresh:
-                self.container.close()
-                self._open()
-            return
+        if self._fresh:  # nothing read since opening
+            if keyframe == 0:
+                return
         try:
             self.container.seek(
                 self.pts[keyframe], stream=self.stream, backward=True, any_frame=False
@@ -422,7 +427,7 @@ class PyAVVideo:
                         raise _TimestampMismatch()
                     position = index
                     if index in wanted and index not in out:
-                        out[index] = frame.to_ndarray(format='rgb24')
+                        out[index] = self._to_rgb(frame)
                 if not packet.size:  # end of the stream: the decoder is drained
                     self._drained = True
                 if position >= target:
@@ -442,7 +447,7 @@ class PyAVVideo:
         index = -1
         for index, frame in enumerate(self.container.decode(self.stream)):
             if index in wanted:
-                out[index] = frame.to_ndarray(format='rgb24')
+                out[index] = self._to_rgb(frame)
             if index >= last:
                 break
         if index < last:
