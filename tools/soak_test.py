@@ -22,7 +22,7 @@ on 2 CPU cores).
 
 Usage::
 
-    python tools/soak_test.py [--work-dir work_dirs/soak] [--iters 240]
+    python tools/soak_test.py [--work-dir work_dirs/soak] [--iters 300] [--ckpt-interval 50]
 """
 
 import argparse
@@ -186,8 +186,12 @@ def train(args) -> None:
             self.metrics: Dict = {}
 
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-            with open(osp.join(self.out_dir, 'progress.txt'), 'w') as f:
+            # Atomic: a killed worker is reported by a signal handler that
+            # may interrupt this write.
+            tmp = osp.join(self.out_dir, 'progress.tmp')
+            with open(tmp, 'w') as f:
                 f.write(str(runner.iter + 1))
+            os.replace(tmp, osp.join(self.out_dir, 'progress.txt'))
 
         def after_val_epoch(self, runner, metrics=None) -> None:
             self.metrics = {k: float(v) for k, v in (metrics or {}).items()}
@@ -380,8 +384,8 @@ def _orphans(pid: int) -> List[int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-dir', default='work_dirs/soak')
-    parser.add_argument('--iters', type=int, default=240)
-    parser.add_argument('--ckpt-interval', type=int, default=40)
+    parser.add_argument('--iters', type=int, default=300)
+    parser.add_argument('--ckpt-interval', type=int, default=50)
     parser.add_argument('--train', help=argparse.SUPPRESS)
     parser.add_argument('--data', help=argparse.SUPPRESS)
     parser.add_argument('--resume', action='store_true', help=argparse.SUPPRESS)
