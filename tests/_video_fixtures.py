@@ -192,9 +192,11 @@ def write_video_with_gap(
     height: int = 48,
     width: int = 64,
     fps: int = 12,
+    start: int = 0,
 ) -> str:
     """An index-pattern video whose timestamps jump by ``gap`` extra frame
-    durations after frame ``gap_after`` (the pictures stay consecutive)."""
+    durations after frame ``gap_after`` (the pictures stay consecutive) and
+    start at ``start`` frame durations."""
     from fractions import Fraction
 
     import av
@@ -207,7 +209,7 @@ def write_video_with_gap(
         stream.codec_context.gop_size = 8
         for i in range(num_frames):
             frame = av.VideoFrame.from_ndarray(index_pattern(i, height, width), format='rgb24')
-            frame.pts = i + (gap if i > gap_after else 0)
+            frame.pts = start + i + (gap if i > gap_after else 0)
             frame.time_base = Fraction(1, fps)
             for packet in stream.encode(frame):
                 container.mux(packet)
@@ -234,7 +236,9 @@ def make_damaged_videos(root: str) -> Dict[str, str]:
       header still promises 60 frames, by count or by duration);
     - ``gap_<container>``: 40 frames whose timestamps jump by 24 frame
       durations after frame 19;
-    - ``wide``: 1600 x 16 frames (aspect ratio 100).
+    - ``wide``: 1600 x 16 frames (aspect ratio 100);
+    - ``late_<container>``: a valid 40-frame video whose first frame is at
+      1 s (it must not count as truncated).
     """
     import json
     import subprocess
@@ -256,6 +260,8 @@ def make_damaged_videos(root: str) -> Dict[str, str]:
         '    os.remove(full)\n'
         "    paths[f'gap_{name}'] = write_video_with_gap(f'{root}/gap_{name}.{ext}', 40, 19, 24,\n"
         '                                                codec)\n'
+        "    paths[f'late_{name}'] = write_video_with_gap(f'{root}/late_{name}.{ext}', 40, 0, 0,\n"
+        '                                                 codec, start=12)\n'
         "paths['wide'] = write_video(f'{root}/wide.mp4', 8, 16, 1600)\n"
         'print(json.dumps(paths))\n'
     )

@@ -18,6 +18,7 @@ from mmaction_tdsclip.datasets import (
     bad_samples,
     read_skip_events,
 )
+from mmaction_tdsclip.datasets.synthetic import frame_indices_of
 from mmaction_tdsclip.datasets.transforms import loading
 
 init_default_scope('mmaction')
@@ -163,6 +164,17 @@ def test_decord_open_is_silenced(tmp_path, capfd):
         TRANSFORMS.build(dict(type='TDSDecordInit'))._get_video_reader(text)
     out, err = capfd.readouterr()
     assert 'PRIVATE' not in out + err + str(info.value)
+
+
+@pytest.mark.parametrize('container', DAMAGED_CONTAINERS)
+def test_late_start_is_not_truncation(damaged, container):
+    """Matroska durations run from time 0: a video starting at 1 s is whole."""
+    for backend in BACKENDS:
+        results = pipeline(backend, True)(
+            dict(filename=damaged[f'late_{container}'], start_index=0)
+        )
+        assert results['total_frames'] == 40
+        np.testing.assert_array_equal(frame_indices_of(results['imgs']), results['frame_inds'])
 
 
 def test_good_video_passes_every_check(good):

@@ -315,7 +315,10 @@ class PyAVVideo:
                 duration = None
         if duration is None and self.container.duration:
             duration = self.container.duration / 1e6
-        if duration and self.fps:
+        if duration is not None and not stream.duration and self.pts:
+            # Matroska durations run from time 0, not from the first frame.
+            duration -= max(0.0, float(self.pts[0] * stream.time_base))
+        if duration and duration > 0 and self.fps:
             return int(round(duration * self.fps)), (
                 f'its duration ({duration:.2f} s x {self.fps:.4g} fps) promises'
             )
