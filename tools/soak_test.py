@@ -266,6 +266,17 @@ def compare(clean_dir: str, soak_dir: str) -> Dict:
     return dict(clean=clean, soak=soak, differing_tensors=differ, tensors=len(a))
 
 
+def hook_counted_files(work_dir: str) -> List[str]:
+    """Files in ``SkippedSamplesHook``'s records (written by the workers)."""
+    from mmaction_tdsclip.datasets.bad_samples import read_skip_events
+
+    files = set()
+    for root, _, _ in os.walk(work_dir):
+        if osp.basename(root) == 'skipped_samples':
+            files.update(osp.basename(e['file']) for e in read_skip_events(root, {})[0])
+    return sorted(files)
+
+
 def skipped_files(work_dir: str) -> List[str]:
     """Files named in the runs' "Skipping unreadable video" warnings."""
     files = set()
@@ -358,6 +369,14 @@ def control(args) -> int:
             )
         )
 
+    files = hook_counted_files(clean_dir)
+    checks.append(
+        (
+            'SkippedSamplesHook recorded both broken files (clean run)',
+            files == ['broken_cut.webm', 'broken_text.mp4'],
+            ', '.join(files),
+        )
+    )
     print(f'Soak run: {args.iters} iterations, checkpoint every {args.ckpt_interval}, ')
     print(f'2 workers, 2 broken of 20 training files; {time.time() - start:.0f} s in all.')
     print('| check | result | detail |')
