@@ -30,8 +30,9 @@ init_default_scope('mmaction')
 
 NUM_FRAMES = 40
 BACKENDS = {
-    'decord': ('TDSDecordInit', 'TDSDecordDecode'),
-    'pyav': ('TDSPyAVInit', 'TDSPyAVDecode'),
+    'decord': ('TDSDecordInit', 'TDSDecordDecode', {}),
+    'pyav': ('TDSPyAVInit', 'TDSPyAVDecode', {}),
+    'pyav_threads': ('TDSPyAVInit', 'TDSPyAVDecode', dict(multi_thread=True)),
 }
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
@@ -88,9 +89,9 @@ def test_fixtures_make_decoders_seek(zoo, reference):
 @pytest.mark.parametrize('backend', BACKENDS)
 @pytest.mark.parametrize('name', CODEC_ZOO)
 def test_decoded_frames_equal_sequential_decode(zoo, reference, name, backend):
-    init_type, decode_type = BACKENDS[backend]
+    init_type, decode_type, decode_args = BACKENDS[backend]
     init = TRANSFORMS.build(dict(type=init_type, test_mode=True))
-    decode = TRANSFORMS.build(dict(type=decode_type, test_mode=True))
+    decode = TRANSFORMS.build(dict(type=decode_type, test_mode=True, **decode_args))
     ref = reference[name]
     for inds in index_sets(NUM_FRAMES):
         results = init(dict(filename=zoo[name], start_index=0))
