@@ -151,3 +151,139 @@ def make_tiny(cfg):
         loader.dataset.pipeline = shrink_pipeline(loader.dataset.pipeline)
         cfg[f'{split}_pipeline'] = loader.dataset.pipeline
     return cfg
+
+
+#: The containers and codecs datasets come in, as written by
+#: :func:`make_codec_zoo`: name -> (file name, write_video arguments).
+#: Inter-coded streams have several key frames (and H.264 has B-frames), so
+#: decoders must really seek.
+CODEC_ZOO = {
+    'h264_mp4': ('h264.mp4', dict(codec='libx264', gop_size=12)),
+    'h264_mp4_faststart': (
+        'h264_faststart.mp4',
+        dict(codec='libx264', gop_size=12, faststart=True),
+    ),
+    'h264_mkv': ('h264.mkv', dict(codec='libx264', gop_size=12)),
+    'vp8_webm': ('vp8.webm', dict(codec='libvpx', gop_size=8)),
+    'vp9_webm': ('vp9.webm', dict(codec='libvpx-vp9', gop_size=8)),
+    'vp9_webm_odd': (
+        'vp9_odd.webm',
+        dict(codec='libvpx-vp9', gop_size=8, width=61, pix_fmt='yuv420p'),
+    ),
+    'mpeg4_avi': ('mpeg4.avi', dict(codec='mpeg4', gop_size=10)),
+    'mjpeg_avi': ('mjpeg.avi', dict(codec='mjpeg', pix_fmt='yuvj420p')),
+}
+
+
+def make_codec_zoo(root: str, num_frames: int = 40, height: int = 48, width: int = 64) -> Dict:
+    """Write every :data:`CODEC_ZOO` video (index-pattern frames with a
+    panning texture) in a fresh process (libvpx cannot be opened once
+    decord is imported); returns name -> path."""
+    import json
+    import subprocess
+    import sys
+
+    jobs = {}
+    for name, (file_name, kwargs) in CODEC_ZOO.items():
+        args = dict(height=height, width=width, texture=True, fps=12)
+        args.update(kwargs)
+        jobs[name] = (osp.join(root, file_name), args)
+    code = (
+        'import json, sys\n'
+        'from mmaction_tdsclip.datasets.synthetic import write_video\n'
+        'for path, args in json.loads(sys.argv[1]).values():\n'
+        f'    write_video(path, {num_frames}, **args)\n'
+    )
+    subprocess.run([sys.executable, '-c', code, json.dumps(jobs)], check=True)
+    return {name: path for name, (path, _) in jobs.items()}
+
+
+def write_video_with_gap(
+    path: str,
+    num_frames: int,
+    gap_after: int,
+    gap: int,
+    codec: str = 'libx264',
+    height: int = 48,
+    width: int = 64,
+    fps: int = 12,
+    start: int = 0,
+) -> str:
+    """An index-pattern video whose timestamps jump by ``gap`` extra frame
+    durations after frame ``gap_after`` (the pictures stay consecutive) and
+    start at ``start`` frame durations."""
+    from fractions import Fraction
+
+    import av
+
+    from mmaction_tdsclip.datasets.synthetic import index_pattern
+
+    with av.open(path, 'w') as container:
+        stream = container.add_stream(codec, rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, 'yuv420p'
+        stream.codec_context.gop_size = 8
+        for i in range(num_frames):
+            frame = av.VideoFrame.from_ndarray(index_pattern(i, height, width), format='rgb24')
+            frame.pts = start + i + (gap if i > gap_after else 0)
+            frame.time_base = Fraction(1, fps)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+#: Damaged videos of :func:`make_damaged_videos`: container -> (extension,
+#: codec, write_video arguments).
+DAMAGED_CONTAINERS = {
+    'mp4': ('mp4', 'libx264', dict(faststart=True)),
+    'mkv': ('mkv', 'libx264', {}),
+    'vp8_webm': ('webm', 'libvpx', {}),
+    'vp9_webm': ('webm', 'libvpx-vp9', {}),
+}
+
+
+def make_damaged_videos(root: str) -> Dict[str, str]:
+    """Damaged files, written in a fresh process (libvpx cannot be opened
+    once decord is imported):
+
+    - ``cut_<container>``: a 60-frame video cut to 30 % of its bytes (the
+      header still promises 60 frames, by count or by duration);
+    - ``gap_<container>``: 40 frames whose timestamps jump by 24 frame
+      durations after frame 19;
+    - ``wide``: 1600 x 16 frames (aspect ratio 100);
+    - ``late_<container>``: a valid 40-frame video whose first frame is at
+      1 s (it must not count as truncated).
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        'import json, os, sys\n'
+        'sys.path.insert(0, sys.argv[2])\n'
+        'from _video_fixtures import DAMAGED_CONTAINERS, write_video_with_gap\n'
+        'from mmaction_tdsclip.datasets.synthetic import write_video\n'
+        'root = sys.argv[1]\n'
+        'paths = {}\n'
+        'for name, (ext, codec, kwargs) in DAMAGED_CONTAINERS.items():\n'
+        "    full = write_video(f'{root}/full_{name}.{ext}', 60, 48, 64, codec=codec,\n"
+        '                       texture=True, gop_size=8, **kwargs)\n'
+        "    data = open(full, 'rb').read()\n"
+        "    paths[f'cut_{name}'] = f'{root}/cut_{name}.{ext}'\n"
+        "    open(paths[f'cut_{name}'], 'wb').write(data[: int(len(data) * 0.3)])\n"
+        '    os.remove(full)\n'
+        "    paths[f'gap_{name}'] = write_video_with_gap(f'{root}/gap_{name}.{ext}', 40, 19, 24,\n"
+        '                                                codec)\n'
+        "    paths[f'late_{name}'] = write_video_with_gap(f'{root}/late_{name}.{ext}', 40, 0, 0,\n"
+        '                                                 codec, start=12)\n'
+        "paths['wide'] = write_video(f'{root}/wide.mp4', 8, 16, 1600)\n"
+        'print(json.dumps(paths))\n'
+    )
+    out = subprocess.run(
+        [sys.executable, '-c', code, root, osp.dirname(osp.abspath(__file__))],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])

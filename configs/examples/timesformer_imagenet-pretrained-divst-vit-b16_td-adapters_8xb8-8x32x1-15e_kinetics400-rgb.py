@@ -67,9 +67,9 @@ model = dict(
 # Stock SampleFrames (8 frames, 32 apart); decoded as the dataset base
 # decodes K400.
 train_pipeline = [
-    dict(type='TDSDecordInit'),
+    dict(type='TDSPyAVInit'),
     dict(type='SampleFrames', clip_len=clip_len, frame_interval=32, num_clips=1),
-    dict(type='TDSDecordDecode'),
+    dict(type='TDSPyAVDecode'),
     dict(type='RandomRescale', scale_range=(256, 320)),
     dict(type='RandomCrop', size=img_size),
     dict(type='Flip', flip_ratio=0.5),
@@ -77,9 +77,9 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='TDSDecordInit', test_mode=True),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(type='SampleFrames', clip_len=clip_len, frame_interval=32, num_clips=1, test_mode=True),
-    dict(type='TDSDecordDecode', test_mode=True),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -87,9 +87,9 @@ val_pipeline = [
 ]
 # 1 clip x 3 crops.
 test_pipeline = [
-    dict(type='TDSDecordInit', test_mode=True),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(type='SampleFrames', clip_len=clip_len, frame_interval=32, num_clips=1, test_mode=True),
-    dict(type='TDSDecordDecode', test_mode=True),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(-1, img_size)),
     dict(type='ThreeCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),

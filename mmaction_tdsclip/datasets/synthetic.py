@@ -58,6 +58,7 @@ def write_video(
     bits: int = 8,
     texture: bool = False,
     gop_size: Optional[int] = None,
+    pix_fmt: Optional[str] = None,
 ) -> str:
     """Encode an index-pattern video with PyAV.
 
@@ -77,6 +78,8 @@ def write_video(
             pixel per frame, so inter-frame coding does real work (for
             speed measurements); the index stays readable.
         gop_size: Key frame interval (the encoder's default when None).
+        pix_fmt: Pixel format (default ``yuv420p``, ``yuv444p`` for odd
+            sides; MJPEG needs ``yuvj420p``).
 
     Returns:
         ``path``.
@@ -85,7 +88,8 @@ def write_video(
 
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     options = {'movflags': 'faststart'} if faststart else {}
-    pix_fmt = 'yuv420p' if height % 2 == 0 and width % 2 == 0 else 'yuv444p'
+    if pix_fmt is None:
+        pix_fmt = 'yuv420p' if height % 2 == 0 and width % 2 == 0 else 'yuv444p'
     with av.open(path, 'w', options=options) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt

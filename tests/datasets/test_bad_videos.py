@@ -26,6 +26,7 @@ from mmaction_tdsclip.datasets import (
 )
 from mmaction_tdsclip.datasets.synthetic import frame_indices_of
 from mmaction_tdsclip.datasets.transforms import TDSDecordDecode, TDSPyAVDecode
+from mmaction_tdsclip.datasets.transforms.loading import PyAVVideo
 
 init_default_scope('mmaction')
 
@@ -140,21 +141,22 @@ class _SlowReader:
         return types.SimpleNamespace(asnumpy=lambda: np.zeros((len(inds), 32, 32, 3), np.uint8))
 
 
-class _SlowContainer:
-    """A PyAV-like container whose decoder hangs."""
+class _SlowVideo(PyAVVideo):
+    """A PyAVVideo whose decoder hangs."""
 
-    streams = types.SimpleNamespace(video=[object()])
+    def __init__(self):
+        self.num_frames = 40
 
-    def decode(self, stream):
+    def decode(self, unique, skip_unneeded=True):
         time.sleep(3)
-        return iter(())
+        return []
 
     def close(self):
         pass
 
 
 @pytest.mark.parametrize(
-    'decode_cls, reader', [(TDSDecordDecode, _SlowReader), (TDSPyAVDecode, _SlowContainer)]
+    'decode_cls, reader', [(TDSDecordDecode, _SlowReader), (TDSPyAVDecode, _SlowVideo)]
 )
 def test_hanging_decoder_times_out(decode_cls, reader, skip_dir, warnings_log):
     results = dict(
@@ -435,3 +437,39 @@ def test_runner_reports_skips_per_epoch_with_workers(tmp_path, zoo):
     for name in ('bad_zero.mp4', 'bad_cut.mp4'):
         assert log.count(f'Skipping unreadable video {osp.join(root, "videos", name)}') == 1
     assert '2 distinct files so far' in log
+
+
+class _Indices(torch.utils.data.Dataset):
+    def __len__(self):
+        return 10
+
+    def __getitem__(self, index):
+        return index
+
+
+def test_hook_restarts_iteration_loop_workers_in_the_same_order(tmp_path, monkeypatch):
+    """IterBasedTrainLoop starts its workers before before_run: the hook
+    restarts them so they see the records folder, without changing the
+    data order."""
+    from mmengine.dataset import InfiniteSampler
+    from mmengine.runner.loops import _InfiniteDataloaderIterator
+
+    def loader():
+        sampler = InfiniteSampler(_Indices(), shuffle=True, seed=3)
+        return torch.utils.data.DataLoader(_Indices(), batch_size=2, sampler=sampler, num_workers=1)
+
+    expected = _InfiniteDataloaderIterator(loader())
+    expected = [next(expected).tolist() for _ in range(12)]
+    monkeypatch.delenv(SKIPPED_DIR_ENV, raising=False)
+    dataloader = loader()
+    loop = types.SimpleNamespace(
+        dataloader=dataloader, dataloader_iterator=_InfiniteDataloaderIterator(dataloader)
+    )
+    started = loop.dataloader_iterator
+    runner = types.SimpleNamespace(_train_loop=loop, log_dir=str(tmp_path))
+    hook = HOOKS.build(dict(type='SkippedSamplesHook'))
+    hook.before_run(runner)
+    assert loop.dataloader_iterator is not started
+    del started
+    assert [next(loop.dataloader_iterator).tolist() for _ in range(12)] == expected
+    hook.after_run(types.SimpleNamespace(logger=_Logger()))

@@ -23,14 +23,14 @@ num_local_frames = 5
 # swapped with p 0.5) resized to 224 (PIL bilinear), flip, grayscale p 0.2;
 # no RandAugment.
 train_pipeline = [
-    dict(type='TDSDecordInit'),
+    dict(type='TDSPyAVInit'),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
         num_local_frames=num_local_frames,
         protocol='kinetics',
     ),
-    dict(type='TDSDecordDecode'),
+    dict(type='TDSPyAVDecode'),
     dict(
         type='RepeatAugment',
         num_repeats=2,
@@ -46,7 +46,7 @@ train_pipeline = [
 # Validation during training: one view, centre 224 crop (torchvision's
 # rounding) after the short side is resized to 256 (PIL bicubic).
 val_pipeline = [
-    dict(type='TDSDecordInit', test_mode=True),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -55,7 +55,7 @@ val_pipeline = [
         protocol='kinetics',
         test_mode=True,
     ),
-    dict(type='TDSDecordDecode', test_mode=True),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='PillowResize', short_side=256),
     dict(type='TorchvisionCenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -65,7 +65,7 @@ val_pipeline = [
 # squares at x = 0, 2q, 4q with q = (W - 224) // 4, short side 256),
 # softmax averaged over the 12 views.
 test_pipeline = [
-    dict(type='TDSDecordInit', test_mode=True),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -74,7 +74,7 @@ test_pipeline = [
         protocol='kinetics',
         test_mode=True,
     ),
-    dict(type='TDSDecordDecode', test_mode=True),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='PillowResize', short_side=256),
     dict(type='FullResThreeCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCTHW'),

@@ -18,14 +18,14 @@ resize = 36  # frames (64 x 64 on disk) are resized to resize x resize
 # same frames, so a frame-order-blind model scores exactly chance within pairs.
 # No horizontal flip: left/right and clockwise/anticlockwise are classes.
 train_pipeline = [
-    dict(type='TDSDecordInit'),
+    dict(type='TDSPyAVInit'),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
         num_local_frames=num_local_frames,
         protocol='sth',
     ),
-    dict(type='TDSDecordDecode'),
+    dict(type='TDSPyAVDecode'),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     # Repeated augmentation (as in the TDS-CLIP recipe): each decoded clip
     # gives two independently cropped views, which halves decoding per view.
@@ -34,7 +34,7 @@ train_pipeline = [
     dict(type='PackActionInputs'),
 ]
 val_pipeline = [
-    dict(type='TDSDecordInit', test_mode=True),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -43,7 +43,7 @@ val_pipeline = [
         protocol='sth',
         test_mode=True,
     ),
-    dict(type='TDSDecordDecode', test_mode=True),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     dict(type='CenterCrop', crop_size=img_size),
     dict(type='FormatShape', input_format='NCTHW'),
@@ -52,7 +52,7 @@ val_pipeline = [
 # 3 clips x 3 crops: a centre band of full width, then left / centre / right
 # squares (ThreeCrop needs the crop to equal the short side).
 test_pipeline = [
-    dict(type='TDSDecordInit', test_mode=True),
+    dict(type='TDSPyAVInit', test_mode=True),
     dict(
         type='SampleTDSFrames',
         num_segments=num_segments,
@@ -61,7 +61,7 @@ test_pipeline = [
         protocol='sth',
         test_mode=True,
     ),
-    dict(type='TDSDecordDecode', test_mode=True),
+    dict(type='TDSPyAVDecode', test_mode=True),
     dict(type='Resize', scale=(resize, resize), keep_ratio=False),
     dict(type='CenterCrop', crop_size=(resize, img_size)),
     dict(type='ThreeCrop', crop_size=img_size),

@@ -2,10 +2,9 @@
 #   data/sthv2/videos/<video id>.webm
 #   data/sthv2/sthv2_{train,val}_list_videos.txt   "<video id>.webm <label>"
 # (tools/data/build_sthv2_annotations.py writes the lists from the official
-# JSONs). Decoded with PyAV: decord 0.6 may seek wrongly in some VP9 .webm
-# files, and TDSPyAVInit counts the frames the .webm header does not hold.
-# To use decord instead, re-encode to .mp4 and swap TDSPyAVInit/TDSPyAVDecode
-# for TDSDecordInit/TDSDecordDecode.
+# JSONs). Decoded exactly with PyAV (frames named by their timestamps; decord 0.6
+# mis-seeks VP9, and TDSDecordInit hands VP8/VP9 to the same PyAV path). The
+# authors read SSv2 as JPEG frames: see sthv2_rawframes.py.
 # T = 8 segments of n = 5 frames; configs for other T replace num_segments
 # in the SampleTDSFrames entries.
 # TDSVideoDataset: MMAction2's VideoDataset with a strict list reader (a malformed

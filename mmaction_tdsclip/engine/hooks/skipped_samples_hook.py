@@ -43,6 +43,30 @@ class SkippedSamplesHook(Hook):
         os.makedirs(self.skip_dir, exist_ok=True)
         self._previous_env = os.environ.get(SKIPPED_DIR_ENV)
         os.environ[SKIPPED_DIR_ENV] = self.skip_dir
+        self._restart_started_workers(runner)
+
+    @staticmethod
+    def _restart_started_workers(runner) -> None:
+        """An ``IterBasedTrainLoop`` starts its dataloader workers when it is
+        built, before ``before_run``, so they would not see the variable:
+        stop them and start them again (no batch has been used yet).
+
+        mmengine's ``InfiniteSampler`` keeps one index generator for all its
+        iterators, which the stopped iterator would close; it is made anew
+        (same seed), so the data order is the one without the restart.
+        """
+        loop = getattr(runner, '_train_loop', None)
+        iterator = getattr(loop, 'dataloader_iterator', None)
+        dataloader = getattr(loop, 'dataloader', None)
+        if iterator is None or getattr(dataloader, 'num_workers', 0) == 0:
+            return
+        started = getattr(iterator, '_iterator', None)
+        if hasattr(started, '_shutdown_workers'):
+            started._shutdown_workers()
+        sampler = getattr(dataloader, 'sampler', None)
+        if hasattr(sampler, '_indices_of_rank') and hasattr(sampler, 'indices'):
+            sampler.indices = sampler._indices_of_rank()
+        loop.dataloader_iterator = type(iterator)(dataloader)
 
     def after_train_epoch(self, runner) -> None:
         if self.skip_dir is None:
