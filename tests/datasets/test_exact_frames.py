@@ -177,7 +177,7 @@ def test_config_pipelines_decode_exact_frames(config, zoo, reference, tmp_path):
         dataset = _dataset_cfg(cfg, split)
         steps = _loading_steps(dataset['pipeline'])
         decode = steps[-1]['type']
-        if dataset['type'] == 'RawframeDataset':
+        if dataset['type'] in ('RawframeDataset', 'TDSRawframeDataset'):
             assert decode in ('TDSRawFrameDecode', 'RawFrameDecode'), f'{split}: {decode}'
             tmpl = dataset.get('filename_tmpl', 'img_{:05}.jpg')
             start = dataset.get('start_index', 1)
