@@ -32,6 +32,28 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+@pytest.fixture
+def source_copy(tmp_path) -> Path:
+    """A copy of what a wheel of the plugin is built from (a build writes
+    ``.mim/`` into the package, so tests build from a copy)."""
+    import shutil
+
+    source = tmp_path / 'src'
+    source.mkdir()
+    for name in (
+        'setup.py',
+        'model-index.yml',
+        'mmaction_tdsclip_hook.py',
+        'mmaction_tdsclip_hook.pth',
+    ):
+        shutil.copy(REPO_ROOT / name, source / name)
+    for folder in ('mmaction_tdsclip', 'configs', 'requirements'):
+        shutil.copytree(
+            REPO_ROOT / folder, source / folder, ignore=shutil.ignore_patterns('__pycache__')
+        )
+    return source
+
+
 @pytest.fixture(scope='session')
 def subprocess_env() -> Dict[str, str]:
     """Environment for child processes: this interpreter's bin folder first

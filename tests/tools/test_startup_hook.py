@@ -2,7 +2,6 @@
 MMAction2's own tools and modules import without the plugin being imported
 first, upstream noise is filtered, and nothing heavy runs at start-up."""
 
-import shutil
 import site
 import subprocess
 import sys
@@ -117,18 +116,9 @@ def test_installed_hook_lets_user_scripts_import_mmaction_models(subprocess_env)
 
 
 @pytest.mark.parametrize('build', ['build_wheel', 'build_editable'])
-def test_wheels_install_the_pth_into_site_packages(build, tmp_path):
+def test_wheels_install_the_pth_into_site_packages(build, tmp_path, source_copy):
     """`pip install .` and `pip install -e .` both put the .pth at the top level."""
-    source = tmp_path / 'src'
-    source.mkdir()
-    for name in ('setup.py', PTH, 'mmaction_tdsclip_hook.py'):
-        shutil.copy(REPO / name, source / name)
-    shutil.copytree(REPO / 'requirements', source / 'requirements')
-    shutil.copytree(
-        REPO / 'mmaction_tdsclip',
-        source / 'mmaction_tdsclip',
-        ignore=shutil.ignore_patterns('__pycache__'),
-    )
+    source = source_copy
     code = f'from setuptools import build_meta; print(build_meta.{build}({str(tmp_path)!r}))'
     result = subprocess.run(
         [sys.executable, '-c', code], cwd=source, capture_output=True, text=True, timeout=120

@@ -384,30 +384,16 @@ def test_train_tool_merges_arguments(repo_root, monkeypatch):
     assert cfg.work_dir == f'./work_dirs/{CONFIG.stem}'  # as MMAction2's train.py
 
 
-def test_mim_search_finds_the_installed_plugin(repo_root, subprocess_env, tmp_path):
+def test_mim_search_finds_the_installed_plugin(repo_root, subprocess_env, tmp_path, source_copy):
     """A wheel of the plugin carries .mim/model-index.yml and .mim/configs/,
     so ``mim search mmaction-tdsclip`` lists its model zoo once installed
     (here: the wheel unpacked ahead of the editable install on the path)."""
-    import shutil
     import zipfile
 
-    source = tmp_path / 'src'  # a copy: the build writes .mim/ into the package
-    source.mkdir()
-    for name in (
-        'setup.py',
-        'model-index.yml',
-        'mmaction_tdsclip_hook.py',
-        'mmaction_tdsclip_hook.pth',
-    ):
-        shutil.copy(repo_root / name, source / name)
-    for folder in ('mmaction_tdsclip', 'configs', 'requirements'):
-        shutil.copytree(
-            repo_root / folder, source / folder, ignore=shutil.ignore_patterns('__pycache__')
-        )
     wheels = tmp_path / 'wheels'
     run_tool(
         ['pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(wheels), '.'],
-        source,
+        source_copy,
         subprocess_env,
         'pip_wheel.log',
     )
@@ -435,7 +421,8 @@ def test_mim_search_finds_the_installed_plugin(repo_root, subprocess_env, tmp_pa
         env,
         'mim_search_sthv2.log',
     )
-    assert log.count('config id: ') == 3
+    # B/16 8x5 (webm and frames), B/16 16x5, L/14 8x5.
+    assert log.count('config id: ') == 4
 
 
 def test_demo_config_dist_train_on_two_cpu_processes(
