@@ -45,10 +45,28 @@ def _crop_to(img: Image.Image, src: Region, dst: Region) -> Image.Image:
     return img.crop((dst[0] - src[0], dst[1] - src[1], dst[2] - src[0], dst[3] - src[1]))
 
 
+def _crop_array(img: np.ndarray, src: Region, dst: Region) -> np.ndarray:
+    """:func:`_crop_to` of an ``(h, w, 3)`` array (a view)."""
+    return img[dst[1] - src[1] : dst[3] - src[1], dst[0] - src[0] : dst[2] - src[0]]
+
+
+def _as_arrays(imgs: Sequence) -> List[np.ndarray]:
+    return [np.asarray(img) if isinstance(img, Image.Image) else img for img in imgs]
+
+
+def _as_images(imgs: Sequence) -> List[Image.Image]:
+    return [img if isinstance(img, Image.Image) else Image.fromarray(img) for img in imgs]
+
+
 class _Op:
     """One RandAugment op on PIL frames that may hold only a region of the
     frame: ``source(dst)`` is the region its output over ``dst`` depends on,
-    ``apply`` maps images of ``src`` to images of ``dst``."""
+    ``apply`` maps images of ``src`` to images of ``dst``: PIL images, or
+    ``(h, w, 3)`` uint8 arrays where ``takes_arrays`` (saves conversions
+    between ops that run outside PIL)."""
+
+    def takes_arrays(self, size: Tuple[int, int], level: float, negate: bool, aug) -> bool:
+        return False
 
     def source(self, dst: Region, size: Tuple[int, int], level: float, negate: bool) -> Region:
         return dst
@@ -58,14 +76,18 @@ class _Op:
 
 
 class _LutOp(_Op):
-    """Each channel value through one 256-entry table (``Image.point``)."""
+    """Each channel value through one 256-entry table (PIL's ``point``
+    does the same lookup; ``cv2.LUT`` here, on arrays)."""
 
     def __init__(self, make_lut: Callable[[float, bool], np.ndarray]) -> None:
         self.make_lut = make_lut
 
+    def takes_arrays(self, size, level, negate, aug):
+        return True
+
     def apply(self, imgs, src, dst, size, level, negate, aug):
-        lut = self.make_lut(level, negate).tolist() * 3
-        return [_crop_to(img.point(lut), src, dst) for img in imgs]
+        lut = self.make_lut(level, negate)
+        return [cv2.LUT(_crop_array(img, src, dst), lut) for img in imgs]
 
 
 class _PixelOp(_Op):
@@ -107,8 +129,9 @@ def _pil_affine_cubic(d: np.ndarray) -> np.ndarray:
 
 
 # Added before truncating: PIL truncates its double-precision sum; the
-# double sums here land within ~1e-12 of it, so an exact integer (every flat
-# area) would otherwise now and then truncate one level low.
+# float32 sums here land within ~5e-5 of it, so an exact integer (every flat
+# area) would otherwise now and then truncate one level low. Values within
+# the margin below an integer (about 3e-4 of them) come out one level high.
 _TRUNCATION_MARGIN = 1e-4
 
 
@@ -138,8 +161,8 @@ def affine_bicubic_lines(
     ``frames``: ``(h, w, 3)`` uint8, the ``src`` part of frames of ``size``
     ``(W, H)``; returns ``(h', w', 3)`` uint8 frames, the ``dst`` part of the
     whole-frame result. As PIL: output pixel ``(x, y)`` samples the input
-    at ``(a u + b v + c, d u + e v + f)``, ``(u, v) = (x + 0.5, y + 0.5)``,
-    in double precision; a position outside the frame gives ``fill``;
+    at ``(a u + b v + c, d u + e v + f)``, ``(u, v) = (x + 0.5, y + 0.5)``
+    (positions in double precision, sums in float32); a position outside the frame gives ``fill``;
     otherwise the taps around it (pixel centres at ``+ 0.5``), clamped to
     the frame, are weighted by :func:`_pil_affine_cubic`, the sum clipped
     to ``[0, 255]`` and truncated. Along a row (``'x'``) the position steps
@@ -223,12 +246,14 @@ class _AffineOp(_Op):
         y0, y1 = min(max(0, y0), size[1] - 1), max(min(size[1], y1), 1)
         return x0, y0, max(x1, x0 + 1), max(y1, y0 + 1)
 
+    def takes_arrays(self, size, level, negate, aug):
+        matrix = self.matrix(level, negate, size)
+        return aug.resample == Image.BICUBIC and line_axis(matrix) is not None
+
     def apply(self, imgs, src, dst, size, level, negate, aug):
         matrix = self.matrix(level, negate, size)
-        if aug.resample == Image.BICUBIC and line_axis(matrix) is not None:
-            frames = [np.asarray(img) for img in imgs]
-            out = affine_bicubic_lines(frames, matrix, src, dst, size, aug.fill)
-            return [Image.fromarray(frame) for frame in out]
+        if self.takes_arrays(size, level, negate, aug):
+            return affine_bicubic_lines(imgs, matrix, src, dst, size, aug.fill)
         a, b, c, d, e, f = matrix
         # The same map with output and input origins at dst and src.
         local = (
@@ -344,9 +369,12 @@ class ClipRandAugment(BaseTransform):
     timm's default draws bilinear or bicubic per image) and fill exposed
     borders with ``fill`` (timm's and the authors' 128 grey).
 
-    The ops run PIL's own functions frame by frame (``Brightness`` and the
-    other table ops as ``Image.point`` with the same table), so the pixels
-    are PIL's; :meth:`apply_plan` can compute a region of the result alone
+    The ops give PIL's pixels: PIL's own functions frame by frame, except
+    the table ops (``Brightness``, ``Invert``, ``Posterize``, ``Solarize``,
+    ``SolarizeAdd``: PIL's tables through ``cv2.LUT``) and bicubic shears
+    and translations (:func:`affine_bicubic_lines`, whole clip, within one
+    grey level of PIL's at under 1e-3 of the values); :meth:`apply_plan`
+    can compute a region of the result alone
     (``PillowRandomSizedCrop`` uses it to augment only the pixels its crop
     reads).
 
@@ -443,12 +471,14 @@ class ClipRandAugment(BaseTransform):
         for name, magnitude, negate in reversed(plan):
             regions.insert(0, _OPS[name].source(regions[0], size, magnitude / 10.0, negate))
         x0, y0, x1, y1 = regions[0]
-        imgs = [Image.fromarray(np.ascontiguousarray(f[y0:y1, x0:x1])) for f in frames]
+        imgs = [np.array(f[y0:y1, x0:x1]) for f in frames]
         for k, (name, magnitude, negate) in enumerate(plan):
-            imgs = _OPS[name].apply(
-                imgs, regions[k], regions[k + 1], size, magnitude / 10.0, negate, self
+            op, level = _OPS[name], magnitude / 10.0
+            imgs = (
+                _as_arrays(imgs) if op.takes_arrays(size, level, negate, self) else _as_images(imgs)
             )
-        return [np.array(img) for img in imgs]
+            imgs = op.apply(imgs, regions[k], regions[k + 1], size, level, negate, self)
+        return [np.array(img) if isinstance(img, Image.Image) else img for img in imgs]
 
     def transform(self, results: Dict) -> Dict:
         plan = self._draw_plan()
