@@ -156,7 +156,8 @@ def affine_bicubic_lines(
     fill: Sequence[int],
 ) -> List[np.ndarray]:
     """PIL's bicubic affine ``transform`` for maps that shift lines
-    (:func:`line_axis`), a few vectorised OpenCV calls per frame.
+    (:func:`line_axis`) in OpenCV: one gather per frame, then one filter per
+    frame (translations) or per line of all frames (shears).
 
     ``frames``: ``(h, w, 3)`` uint8, the ``src`` part of frames of ``size``
     ``(W, H)``; returns ``(h', w', 3)`` uint8 frames, the ``dst`` part of the
@@ -168,7 +169,8 @@ def affine_bicubic_lines(
     to ``[0, 255]`` and truncated. Along a row (``'x'``) the position steps
     by exactly one pixel and the other coordinate is a pixel centre, so
     each row is one integer shift (a gather, ``cv2.remap``) and one 4-tap
-    filter with the row's weights; likewise for columns. ``src`` must hold
+    filter with the row's weights (``cv2.filter2D`` over that row of every
+    frame); likewise for columns. ``src`` must hold
     every tap (``_AffineOp.source``).
     """
     a, b, c, d, e, f = matrix
@@ -199,48 +201,49 @@ def affine_bicubic_lines(
     src_h, src_w = frames[0].shape[:2]
     if cols.min() < 0 or cols.max() >= src_w or rows.min() < 0 or rows.max() >= src_h:
         raise ValueError(f'affine_bicubic_lines: region {src} lacks taps of region {dst}')
-    gather = np.stack([cols, rows], axis=-1).astype(np.int16)
-    weights = np.where(inside[..., None], _pil_affine_cubic(first - start), 0.0)
-    weight_maps = [
-        np.repeat(weights[..., k : k + 1], 3, axis=2).astype(np.float32) for k in range(4)
-    ]
-    fill_map = np.where(inside[..., None], 0, np.asarray(fill, np.uint8)).astype(np.uint8)
-
-    def tap(lines: np.ndarray, k: int) -> np.ndarray:
-        return lines[:, k : k + out_w] if axis == 'x' else lines[k : k + out_h]
-
-    out = []
+    kernels = _pil_affine_cubic(first - start).reshape(-1, 1, 4).astype(np.float32)
+    outside = (~inside).astype(np.uint8)
+    fill_map = np.empty((out_h, out_w, 3), np.uint8)
+    fill_map[:] = fill
+    # To uint8 rounds to nearest and saturates: the truncation of the sum
+    # plus the margin.
+    delta = _TRUNCATION_MARGIN - 0.5
+    gather = np.stack([cols, rows], axis=-1)
     if (b if axis == 'x' else d) == 0:
-        # A translation: the same weights on every line, one 4-tap filter.
-        kernel = weights.reshape(-1, 4)[np.argmax(inside.ravel())].astype(np.float32)
-        kernel = kernel[None, :] if axis == 'x' else kernel[:, None]
-        outside = (~inside).astype(np.uint8)
+        # A translation: the same weights on every line, one filter a frame.
+        kernel = kernels[0] if axis == 'x' else kernels[0].T
+        gather = np.ascontiguousarray(gather, dtype=np.int16)
+        out = []
         for frame in frames:
             lines = cv2.remap(frame, gather, None, cv2.INTER_NEAREST)
-            # To uint8 rounds to nearest and saturates: truncation of the
-            # sum + margin.
-            result = cv2.filter2D(lines, -1, kernel, anchor=(0, 0), delta=_TRUNCATION_MARGIN - 0.5)
-            result = np.ascontiguousarray(tap(result, 0))
-            out.append(cv2.copyTo(fill_map, outside, result))
+            filtered = cv2.filter2D(lines, -1, kernel, anchor=(0, 0), delta=delta)
+            filtered = np.ascontiguousarray(filtered[:out_h, :out_w])
+            out.append(cv2.copyTo(fill_map, outside, filtered))
         return out
-    for frame in frames:
-        lines = cv2.remap(frame, gather, None, cv2.INTER_NEAREST)
-        total = cv2.multiply(tap(lines, 0), weight_maps[0], dtype=cv2.CV_32F)
-        for k in (1, 2):
-            total = cv2.add(total, cv2.multiply(tap(lines, k), weight_maps[k], dtype=cv2.CV_32F))
-        last = cv2.multiply(tap(lines, 3), weight_maps[3], dtype=cv2.CV_32F)
-        # Rounds to nearest and saturates: truncation of total + margin;
-        # 0 outside the frame, where the fill goes in.
-        result = cv2.addWeighted(total, 1.0, last, 1.0, _TRUNCATION_MARGIN - 0.5, dtype=cv2.CV_8U)
-        out.append(cv2.bitwise_or(result, fill_map))
-    return out
+    # A shear: the taps of every line, a line per row (columns gathered
+    # transposed), then one filter per line of all frames at once.
+    if axis == 'y':
+        gather = gather.transpose(1, 0, 2)
+    gather = np.ascontiguousarray(gather, dtype=np.int16)
+    lines = np.empty((len(frames),) + gather.shape[:2] + (3,), np.uint8)
+    for k, frame in enumerate(frames):
+        lines[k] = cv2.remap(frame, gather, None, cv2.INTER_NEAREST)
+    length = out_w if axis == 'x' else out_h
+    out = np.empty((len(frames), out_h, out_w, 3), np.uint8)
+    for i, kernel in enumerate(kernels):
+        filtered = cv2.filter2D(lines[:, i], -1, kernel, anchor=(0, 0), delta=delta)
+        if axis == 'x':
+            out[:, i] = filtered[:, :length]
+        else:
+            out[:, :, i] = filtered[:, :length]
+    return [cv2.copyTo(fill_map, outside, frame) for frame in out]
 
 
 class _AffineOp(_Op):
     """PIL's affine ``transform`` (border ``fill``); ``matrix(level,
     negate, size)`` maps output pixel centres to input positions. Bicubic
     shears and translations run in OpenCV (:func:`affine_bicubic_lines`,
-    PIL's pixels, 4-8x faster); rotations and other filters run PIL frame
+    PIL's pixels, 3-8x faster); rotations and other filters run PIL frame
     by frame (a rotation reads 16 taps per pixel at scattered positions,
     which vectorised gathers do no faster than PIL's loop)."""
 
