@@ -114,6 +114,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--verbose', action='store_true', help='show the full MMEngine log on the console'
     )
+    parser.add_argument(
+        '--publish',
+        metavar='RESULTS_JSON',
+        help='instead of running: copy this results.json of the documented run to '
+        'docs/results/main_job.json and write its table into README.md',
+    )
     return parser.parse_args(argv)
 
 
@@ -505,8 +511,36 @@ def plot_results(rows: List[Dict], classes: Sequence[str], path: str) -> None:
     plt.close(fig)
 
 
+#: Where the documented run's results are committed, and the README block made from them.
+PUBLISHED_RESULTS = osp.join(REPO_ROOT, 'docs', 'results', 'main_job.json')
+README_BLOCK = ('<!-- main-job-results -->', '<!-- /main-job-results -->')
+
+
+def publish(results_path: str, readme: str = osp.join(REPO_ROOT, 'README.md')) -> None:
+    """Commit-ready copy of a documented run: ``docs/results/main_job.json`` and the README
+    block between the ``main-job-results`` markers."""
+    with open(results_path) as f:
+        results = json.load(f)
+    os.makedirs(osp.dirname(PUBLISHED_RESULTS), exist_ok=True)
+    with open(PUBLISHED_RESULTS, 'w') as f:
+        json.dump(results, f, indent=1)
+    with open(readme) as f:
+        text = f.read()
+    start, end = README_BLOCK
+    if start not in text or end not in text:
+        raise SystemExit(f'{readme} has no {start} ... {end} block to fill.')
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    with open(readme, 'w') as f:
+        f.write(f'{head}{start}\n{readme_table(results)}\n{end}{tail}')
+    print(f'Wrote {PUBLISHED_RESULTS} and the table in {readme}.')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     args = parse_args(argv)
+    if args.publish:
+        publish(args.publish)
+        return []
     # mmcv-lite has no compiled ops by design; recognition does not use them.
     warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     preset = QUICK if args.quick else FULL

@@ -20,7 +20,7 @@ import main_job  # noqa: E402
 #: ``UPDATE_MAIN_JOB_BASELINE=1 pytest tests/tools/test_main_job.py -k quick``.
 QUICK_BASELINE = osp.join(osp.dirname(osp.abspath(__file__)), 'main_job_quick_baseline.json')
 #: The committed results of the run the README documents, and that command.
-DOCUMENTED_RESULTS = osp.join(REPO_ROOT, 'docs', 'results', 'main_job.json')
+DOCUMENTED_RESULTS = main_job.PUBLISHED_RESULTS
 DOCUMENTED_COMMANDS = ('python tools/main_job.py', 'python tools/main_job.py --seeds 0,1,2')
 
 
@@ -195,6 +195,40 @@ def test_seed_spread():
             train_time_s=11,
         )
     )
+
+
+def test_publish_writes_the_readme_block(tmp_path, monkeypatch):
+    results = dict(
+        command='python tools/main_job.py',
+        date='2026-01-02',
+        machine=dict(cpus=2, processor='Some CPU'),
+        total_time_s=1500.0,
+        summary=main_job.summarize(
+            [
+                dict(
+                    key='a',
+                    model='A',
+                    seed=s,
+                    top1=0.5 + s / 10,
+                    pair_top1=0.75,
+                    train_time_s=100.0,
+                    trainable_params=2000,
+                )
+                for s in range(3)
+            ]
+        ),
+    )
+    src = tmp_path / 'results.json'
+    src.write_text(json.dumps(results))
+    readme = tmp_path / 'README.md'
+    readme.write_text('intro\n<!-- main-job-results -->\nold\n<!-- /main-job-results -->\nrest\n')
+    monkeypatch.setattr(main_job, 'PUBLISHED_RESULTS', str(tmp_path / 'docs' / 'main_job.json'))
+    main_job.publish(str(src), str(readme))
+    text = readme.read_text()
+    assert 'old' not in text and text.startswith('intro\n') and text.endswith('rest\n')
+    assert '`python tools/main_job.py` on 2 CPU cores (Some CPU), 2026-01-02, 25 min' in text
+    assert '| A | 60.0 ± 10.0 % | 75.0 ± 0.0 % | 2.0 K | 100 s |' in text
+    assert json.loads((tmp_path / 'docs' / 'main_job.json').read_text()) == results
 
 
 def readme_main_job_block():
