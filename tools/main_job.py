@@ -23,7 +23,13 @@ its time-reversed twin: a model that ignores frame order scores 50 %.
 
 Usage::
 
-    python tools/main_job.py [--out-dir outputs/main_job] [--quick]
+    python tools/main_job.py [--out-dir outputs/main_job] [--quick] [--seeds 0,1,2]
+
+Each model is trained and tested once per training seed (0, 1, 2 by default)
+(on the same dataset) and the table gives the mean and the sample standard
+deviation over seeds. ``results.json`` holds every run; the README's table is
+made from a committed copy of it (``docs/results/main_job.json``, see
+:func:`readme_table`).
 """
 
 import argparse
@@ -31,6 +37,7 @@ import json
 import os
 import os.path as osp
 import pickle
+import platform
 import sys
 import time
 import warnings
@@ -55,10 +62,12 @@ MODELS = (
 #: then hold the same frames (see the note in the configs).
 CLIP_FRAMES, CLIP_SIZE = 33, 64
 
-#: Dataset and schedule of the full run and of ``--quick`` (a smoke test).
-FULL = dict(num_videos=1200, epochs=16, val_interval=5)
+#: Dataset and schedule of the full run and of ``--quick`` (a smoke test). Sized so that the
+#: documented run (``--seeds 0,1,2``: three models, three seeds) takes about 25 minutes on an
+#: idle 2-core CPU.
+FULL = dict(num_videos=1200, epochs=10, val_interval=5, seeds='0,1,2')
 # 36 clips: three sequences per motion kind, one each for train, val, test.
-QUICK = dict(num_videos=36, epochs=1, val_interval=1)
+QUICK = dict(num_videos=36, epochs=1, val_interval=1, seeds='0')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -90,7 +99,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         default=None,
         help='training epochs (default: %d, quick: %d)' % (FULL['epochs'], QUICK['epochs']),
     )
-    parser.add_argument('--seed', type=int, default=0, help='seed of the dataset and of training')
+    parser.add_argument(
+        '--seeds',
+        default=None,
+        help='comma-separated training seeds: one run per model and seed, mean and standard '
+        'deviation in the table (default: %s, quick: %s)' % (FULL['seeds'], QUICK['seeds']),
+    )
+    parser.add_argument('--data-seed', type=int, default=0, help='seed of the dataset')
     parser.add_argument(
         '--models',
         default=','.join(m[0] for m in MODELS),
@@ -98,6 +113,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     )
     parser.add_argument(
         '--verbose', action='store_true', help='show the full MMEngine log on the console'
+    )
+    parser.add_argument(
+        '--publish',
+        metavar='RESULTS_JSON',
+        help='instead of running: copy this results.json of the documented run to '
+        'docs/results/main_job.json and write its table into README.md',
     )
     return parser.parse_args(argv)
 
@@ -262,12 +283,13 @@ def run_model(
     data_root: str,
     epochs: int,
     val_interval: int,
+    seed: int,
 ) -> Dict:
-    """Train and test one model; returns its row of the results table."""
+    """Train and test one model with one training seed; returns its row of the results."""
     import torch
     from mmengine.runner import Runner
 
-    work_dir = osp.join(args.out_dir, 'work_dirs', key)
+    work_dir = osp.join(args.out_dir, 'work_dirs', f'{key}_seed{seed}')
     dump_file = osp.join(work_dir, 'test_scores.pkl')
     cfg = build_config(
         config,
@@ -275,13 +297,13 @@ def run_model(
         data_root,
         epochs,
         val_interval,
-        args.seed,
+        seed,
         dump_file,
         f'{key}_{time.strftime("%Y%m%d_%H%M%S")}',
         args.verbose,
     )
     runner = Runner.from_cfg(cfg)
-    hook = _progress_hook_cls()(name)
+    hook = _progress_hook_cls()(f'{name}, seed {seed}')
     runner.register_hook(hook)
     trainable = sum(p.numel() for p in runner.model.parameters() if p.requires_grad)
     frozen = sum(p.numel() for p in runner.model.parameters() if not p.requires_grad)
@@ -306,6 +328,7 @@ def run_model(
         key=key,
         model=name,
         config=config,
+        seed=seed,
         top1=top1_accuracy(scores, labels),
         pair_top1=pair_accuracy(scores, labels),
         pair_top1_by_kind=pair_accuracy_by_kind(scores, labels),
@@ -330,21 +353,94 @@ def run_model(
 # ----------------------------------------------------------------------------
 # Reporting
 # ----------------------------------------------------------------------------
-def format_table(rows: List[Dict]) -> str:
-    """The results as a markdown table."""
+def summarize(rows: List[Dict]) -> List[Dict]:
+    """Per model (in table order): mean and sample standard deviation over seeds.
+
+    Returns:
+        One dict per model with ``key``, ``model``, ``seeds``, ``trainable_params`` and, for
+        ``top1``, ``pair_top1`` and ``train_time_s``, ``<metric>_mean`` and ``<metric>_std``
+        (0 for a single seed).
+    """
+    out = []
+    for key in dict.fromkeys(r['key'] for r in rows):
+        runs = [r for r in rows if r['key'] == key]
+        entry = dict(
+            key=key,
+            model=runs[0]['model'],
+            seeds=[r['seed'] for r in runs],
+            trainable_params=runs[0]['trainable_params'],
+        )
+        for metric in ('top1', 'pair_top1', 'train_time_s'):
+            values = np.array([r[metric] for r in runs], dtype=float)
+            entry[f'{metric}_mean'] = float(values.mean())
+            entry[f'{metric}_std'] = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        out.append(entry)
+    return out
+
+
+def format_table(summary: List[Dict]) -> str:
+    """The per-model results (see :func:`summarize`) as a markdown table: percentages as
+    ``mean ± std`` over seeds (the mean alone for one seed), training time per run."""
+
+    def pct(entry, metric):
+        text = f'{100 * entry[f"{metric}_mean"]:.1f}'
+        if len(entry['seeds']) > 1:
+            text += f' ± {100 * entry[f"{metric}_std"]:.1f}'
+        return text + ' %'
+
     lines = [
         '| model | top-1 overall | top-1 within reversal pairs | '
-        'trainable params | training time |',
+        'trainable params | training time per run |',
         '|---|---|---|---|---|',
     ]
-    for r in rows:
+    for e in summary:
         lines.append(
-            f'| {r["model"]} | {100 * r["top1"]:.1f} % | '
-            f'{100 * r["pair_top1"]:.1f} % | '
-            f'{r["trainable_params"] / 1e3:.1f} K | '
-            f'{r["train_time_s"]:.0f} s |'
+            f'| {e["model"]} | {pct(e, "top1")} | {pct(e, "pair_top1")} | '
+            f'{e["trainable_params"] / 1e3:.1f} K | {e["train_time_s_mean"]:.0f} s |'
         )
     return '\n'.join(lines)
+
+
+def parse_table(text: str) -> Dict[str, Dict[str, float]]:
+    """Read back a table written by :func:`format_table`: per model name, the percentages
+    (``top1``, ``pair_top1`` and their ``_std``, as fractions), ``trainable_params`` and
+    ``train_time_s``."""
+    out = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip('|').split('|')]
+        if len(cells) != 5 or cells[0] == 'model' or set(cells[1]) <= set('-'):
+            continue
+        row = {}
+        for metric, cell in (('top1', cells[1]), ('pair_top1', cells[2])):
+            mean, _, std = cell.rstrip(' %').partition('±')
+            row[metric] = float(mean) / 100
+            row[f'{metric}_std'] = float(std) / 100 if std else 0.0
+        row['trainable_params'] = float(cells[3].rstrip(' K')) * 1e3
+        row['train_time_s'] = float(cells[4].rstrip(' s'))
+        out[cells[0]] = row
+    return out
+
+
+def machine_info() -> Dict:
+    """CPU cores available to this process and the processor's name."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            names = [line.split(':', 1)[1].strip() for line in f if line.startswith('model name')]
+        name = names[0] if names else name
+    except OSError:
+        pass
+    return dict(cpus=len(os.sched_getaffinity(0)), processor=name)
+
+
+def readme_table(results: Dict) -> str:
+    """The README's main-job block for a ``results.json``: command, machine, date, table."""
+    m = results['machine']
+    return (
+        f'`{results["command"]}` on {m["cpus"]} CPU cores ({m["processor"]}), '
+        f'{results["date"]}, {results["total_time_s"] / 60:.0f} min in all:\n\n'
+        f'{format_table(results["summary"])}'
+    )
 
 
 def format_pair_table(rows: List[Dict]) -> str:
@@ -415,8 +511,36 @@ def plot_results(rows: List[Dict], classes: Sequence[str], path: str) -> None:
     plt.close(fig)
 
 
+#: Where the documented run's results are committed, and the README block made from them.
+PUBLISHED_RESULTS = osp.join(REPO_ROOT, 'docs', 'results', 'main_job.json')
+README_BLOCK = ('<!-- main-job-results -->', '<!-- /main-job-results -->')
+
+
+def publish(results_path: str, readme: str = osp.join(REPO_ROOT, 'README.md')) -> None:
+    """Commit-ready copy of a documented run: ``docs/results/main_job.json`` and the README
+    block between the ``main-job-results`` markers."""
+    with open(results_path) as f:
+        results = json.load(f)
+    os.makedirs(osp.dirname(PUBLISHED_RESULTS), exist_ok=True)
+    with open(PUBLISHED_RESULTS, 'w') as f:
+        json.dump(results, f, indent=1)
+    with open(readme) as f:
+        text = f.read()
+    start, end = README_BLOCK
+    if start not in text or end not in text:
+        raise SystemExit(f'{readme} has no {start} ... {end} block to fill.')
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    with open(readme, 'w') as f:
+        f.write(f'{head}{start}\n{readme_table(results)}\n{end}{tail}')
+    print(f'Wrote {PUBLISHED_RESULTS} and the table in {readme}.')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     args = parse_args(argv)
+    if args.publish:
+        publish(args.publish)
+        return []
     # mmcv-lite has no compiled ops by design; recognition does not use them.
     warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
     preset = QUICK if args.quick else FULL
@@ -433,11 +557,11 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
     job_start = time.time()
 
     frames, size = CLIP_FRAMES, CLIP_SIZE
-    if mrd.dataset_matches(data_root, num_videos, args.seed, frames, size):
+    if mrd.dataset_matches(data_root, num_videos, args.data_seed, frames, size):
         print(f'Dataset: reusing {data_root}', flush=True)
     else:
         start = time.time()
-        meta = mrd.make_dataset(data_root, num_videos, args.seed, frames, size)
+        meta = mrd.make_dataset(data_root, num_videos, args.data_seed, frames, size)
         print(
             f'Dataset: {meta["num_videos"]} clips ({meta["counts"]}) of '
             f'{frames} frames {size}x{size} in {len(mrd.CLASSES)} classes '
@@ -445,45 +569,54 @@ def main(argv: Optional[Sequence[str]] = None) -> List[Dict]:
             flush=True,
         )
 
+    seeds = [int(x) for x in (args.seeds or preset['seeds']).split(',')]
     rows = []
-    for key, name, config in MODELS:
-        if key in selected:
-            rows.append(
-                run_model(key, name, config, args, data_root, epochs, preset['val_interval'])
-            )
+    for seed in seeds:
+        for key, name, config in MODELS:
+            if key in selected:
+                rows.append(
+                    run_model(
+                        key, name, config, args, data_root, epochs, preset['val_interval'], seed
+                    )
+                )
 
-    table = format_table(rows)
-    pair_table = format_pair_table(rows)
+    summary_rows = summarize(rows)
+    table = format_table(summary_rows)
+    first = [r for r in rows if r['seed'] == seeds[0]]
+    pair_table = format_pair_table(first)
     total = time.time() - job_start
     command = ' '.join(
         ['python tools/main_job.py'] + list(argv if argv is not None else sys.argv[1:])
     )
-    summary = dict(
+    results = dict(
         command=command,
+        date=time.strftime('%Y-%m-%d', time.gmtime()),
+        machine=machine_info(),
         total_time_s=total,
         dataset=dict(
             root=data_root,
             num_videos=num_videos,
-            seed=args.seed,
+            seed=args.data_seed,
             frames=frames,
             size=size,
             classes=list(mrd.CLASSES),
         ),
         epochs=epochs,
+        seeds=seeds,
+        summary=summary_rows,
         models=rows,
     )
     with open(osp.join(args.out_dir, 'results.json'), 'w') as f:
-        json.dump(summary, f, indent=1)
+        json.dump(results, f, indent=1)
     with open(osp.join(args.out_dir, 'results.md'), 'w') as f:
         f.write(
-            f'Command: `{command}`\n\n{table}\n\n'
-            f'Top-1 within reversal pairs, per pair:\n\n{pair_table}\n\n'
-            f'Total time: {total:.0f} s\n'
+            f'{readme_table(results)}\n\n'
+            f'Top-1 within reversal pairs, per pair (seed {seeds[0]}):\n\n{pair_table}\n'
         )
-    plot_results(rows, mrd.CLASSES, osp.join(args.out_dir, 'main_job.png'))
+    plot_results(first, mrd.CLASSES, osp.join(args.out_dir, 'main_job.png'))
     print()
     print(table)
-    print('\nTop-1 within reversal pairs, per pair:\n')
+    print(f'\nTop-1 within reversal pairs, per pair (seed {seeds[0]}):\n')
     print(pair_table)
     print(
         f'\nTotal time {total:.0f} s. Table, JSON and plot in '

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job in one command: set up the environment (creates or reuses
 # .venv), then train and test TDS-CLIP, Side4Video and a frame-averaging
-# baseline on the embedded time-reversal dataset. Arguments go to
-# tools/main_job.py (e.g. --quick, --out-dir DIR).
+# baseline on the embedded time-reversal dataset, each with training seeds
+# 0, 1 and 2 (the README's documented run, about 25 minutes on 2 CPU cores).
+# Arguments go to tools/main_job.py (e.g. --quick, --seeds 0, --out-dir DIR).
 #
 #   bash tools/run_main_job.sh
 set -euo pipefail
