@@ -1,8 +1,10 @@
 """Each speed/memory switch stays within a stated tolerance of the reference mode.
 
-Reference mode computes what the authors' code computes, the way it computes
-it: fp32 everywhere, explicit softmax attention, the released layout
-(``memory_efficient=False``).
+Reference mode is the plain computation the switches are measured against:
+fp32 everywhere, explicit softmax attention, no memory-saving layout
+(``memory_efficient=False``). It gives the authors' numbers (the converted
+checkpoint tests compare it with an independent implementation of their
+model); ``tools/authors_model.py`` computes them the way their code does.
 
 Tolerances:
 * fp32 switches (SDPA, lean activations, activation checkpointing): class
