@@ -256,12 +256,14 @@ class Run:
 def compare(clean_dir: str, soak_dir: str) -> Dict:
     import torch
 
+    from mmaction_tdsclip.weights import read_checkpoint
+
     with open(osp.join(clean_dir, 'result.json')) as f:
         clean = json.load(f)
     with open(osp.join(soak_dir, 'result.json')) as f:
         soak = json.load(f)
-    a = torch.load(osp.join(clean_dir, 'final_state.pt'), weights_only=True)
-    b = torch.load(osp.join(soak_dir, 'final_state.pt'), weights_only=True)
+    a = read_checkpoint(osp.join(clean_dir, 'final_state.pt'))
+    b = read_checkpoint(osp.join(soak_dir, 'final_state.pt'))
     differ = [k for k in a if not torch.equal(a[k], b[k])]
     return dict(clean=clean, soak=soak, differing_tensors=differ, tensors=len(a))
 
