@@ -109,7 +109,7 @@ def runner_cfg(work_dir: str, data_root: str, iters: int, ckpt_interval: int, re
             ),
             neck=dict(
                 type='TDSSideNetwork',
-                num_frames=NUM_SEGMENTS,
+                num_segments=NUM_SEGMENTS,
                 num_local_frames=NUM_LOCAL_FRAMES,
                 side_dim=64,
             ),
