@@ -549,6 +549,17 @@ def luma(img: np.ndarray) -> np.ndarray:
     return (weighted >> 16).astype(np.uint8)
 
 
+def _frame_size_for_crop(imgs, crop_w: int, crop_h: int, transform: str) -> Tuple[int, int]:
+    """``(height, width)`` of the frames; a clear error when the crop does not fit."""
+    img_h, img_w = imgs[0].shape[:2]
+    if crop_w > img_w or crop_h > img_h:
+        raise ValueError(
+            f'{transform}: crop {crop_w}x{crop_h} (w x h) is larger than the frames '
+            f'{img_w}x{img_h}; resize them to at least {crop_w} x {crop_h} first'
+        )
+    return img_h, img_w
+
+
 @TRANSFORMS.register_module()
 class LongSideThreeCrop(BaseTransform):
     """Three crops along the long side: start, centre and end.
@@ -575,12 +586,8 @@ class LongSideThreeCrop(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         imgs = results['imgs']
-        img_h, img_w = imgs[0].shape[:2]
         crop_w, crop_h = self.crop_size
-        if crop_w > img_w or crop_h > img_h:
-            raise ValueError(
-                f'crop {crop_w}x{crop_h} (w x h) larger than the frames {img_w}x{img_h}'
-            )
+        img_h, img_w = _frame_size_for_crop(imgs, crop_w, crop_h, 'LongSideThreeCrop')
         if img_w - crop_w >= img_h - crop_h:
             y = (img_h - crop_h) // 2
             offsets = [(x, y) for x in (0, (img_w - crop_w) // 2, img_w - crop_w)]
@@ -622,12 +629,7 @@ class FullResThreeCrop(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         imgs, size = results['imgs'], self.crop_size
-        img_h, img_w = imgs[0].shape[:2]
-        if size > img_w or size > img_h:
-            raise ValueError(
-                f'FullResThreeCrop: crop_size {size} is larger than the frames '
-                f'{img_w}x{img_h} (w x h); resize them to at least {size} first'
-            )
+        img_h, img_w = _frame_size_for_crop(imgs, size, size, 'FullResThreeCrop')
         step_x, y = (img_w - size) // 4, 2 * ((img_h - size) // 4)
         cropped, bboxes = [], []
         for x in (0, 2 * step_x, 4 * step_x):
@@ -661,12 +663,7 @@ class TorchvisionCenterCrop(BaseTransform):
 
     def transform(self, results: Dict) -> Dict:
         imgs, size = results['imgs'], self.crop_size
-        img_h, img_w = imgs[0].shape[:2]
-        if size > img_w or size > img_h:
-            raise ValueError(
-                f'TorchvisionCenterCrop: crop_size {size} is larger than the frames '
-                f'{img_w}x{img_h} (w x h); resize them to at least {size} first'
-            )
+        img_h, img_w = _frame_size_for_crop(imgs, size, size, 'TorchvisionCenterCrop')
         x, y = int(round((img_w - size) / 2.0)), int(round((img_h - size) / 2.0))
         results['imgs'] = [img[y : y + size, x : x + size] for img in imgs]
         results['crop_bbox'] = np.array([x, y, x + size, y + size])
