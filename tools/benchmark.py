@@ -79,7 +79,7 @@ def preset_overrides(name, device, frozen_fp16=False):
     )
     return {
         'tdsclip': mixed,
-        'tdsclip-compiled': mixed,
+        'tdsclip-compiled': merge(mixed, dict(compile=True)),
         'tdsclip-checkpointed': merge(mixed, dict(neck=dict(with_cp=True))),
         'side4video': merge(mixed, dict(neck=dict(use_td=False, use_sme=False))),
         'tdsclip-reference': REFERENCE,
@@ -227,6 +227,8 @@ def build_subject(args, name):
         )
     else:
         cfg = load_model_cfg(name, {}, args)
+    if args.compile and cfg['type'] == 'TDSCLIPRecognizer':
+        cfg['compile'] = True
     model = MODELS.build(cfg)
     if name == 'full-finetune':
         unfreeze(model)
@@ -244,8 +246,6 @@ def build_subject(args, name):
             else (1, 3, clip_len)
         )
         img = args.img_size or 224
-    if name == 'tdsclip-compiled' or args.compile:
-        model.extract_feat = torch.compile(model.extract_feat)
 
     head_forward = model.cls_head.forward
 

@@ -23,7 +23,8 @@ from mmaction.structures import ActionDataSample
 from mmengine.registry import init_default_scope
 
 import mmaction_tdsclip  # noqa: F401
-from mmaction_tdsclip.models import TDAdapter
+from mmaction_tdsclip.models import SMEAdapter, TDAdapter
+from mmaction_tdsclip.models.layers import fused_attention, patch_conv3d
 
 init_default_scope('mmaction')
 
@@ -33,8 +34,9 @@ REFERENCE = dict(
 )
 
 
-def build(backbone=None, neck=None, seed=0):
+def build(backbone=None, neck=None, seed=0, **recognizer):
     cfg = dict(
+        **recognizer,
         type='TDSCLIPRecognizer',
         backbone=dict(
             type='FrozenCLIPViT',
@@ -167,3 +169,105 @@ def test_lean_block_stores_less_for_backward():
     lean = copy.deepcopy(plain)
     lean.memory_efficient = True
     assert saved_bytes(lean) < 0.85 * saved_bytes(plain)
+
+
+def test_compiled_model_matches_eager():
+    """``model.compile``: same loss, gradients, BN statistics and scores; copies run eagerly.
+
+    The capture (graph breaks, BatchNorm buffer updates, the custom autograd
+    functions) is what the plugin controls; it is checked with the
+    ``aot_eager`` backend, which runs the captured forward and backward
+    graphs without generating kernels, and ``fullgraph=True``, which fails
+    on any graph break (a break inside the side network's layer loop once
+    made it fall back to eager). With the default inductor backend the
+    same test passes too, but takes minutes on two cores.
+    """
+    switches = dict(
+        backbone=dict(precision='fp32', use_sdpa=True),
+        neck=dict(side_precision='fp32', use_sdpa=True, memory_efficient=True),
+    )
+    eager = build(**switches)
+    compiled = build(**switches, compile=dict(backend='aot_eager', fullgraph=True))
+    compiled.load_state_dict(eager.state_dict())
+    assert compiled.neck._compiled_call_impl is not None
+    x = torch.randn(2, 1, 3, 20, 32, 32)
+    (loss_e, grads_e, probs_e), (loss_c, grads_c, probs_c) = run(eager, x), run(compiled, x)
+    torch.testing.assert_close(loss_c, loss_e, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(probs_c, probs_e, atol=1e-5, rtol=0)
+    assert grads_c.keys() == grads_e.keys()
+    for name in grads_e:
+        scale = grads_e[name].abs().max()
+        assert (grads_c[name] - grads_e[name]).abs().max() <= 1e-4 * scale + 1e-6, name
+    for (name, a), b in zip(eager.named_buffers(), compiled.buffers()):
+        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5, msg=name)
+    copied = copy.deepcopy(compiled)
+    assert copied.neck._compiled_call_impl is None and copied.backbone._compiled_call_impl is None
+
+
+def test_compile_option_is_checked():
+    with pytest.raises(TypeError, match='model.compile'):
+        build(compile='yes')
+
+
+@pytest.mark.parametrize(
+    'kernel, padding, size',
+    [
+        ((3, 16, 16), (1, 1, 1), (5, 32, 48)),
+        ((1, 8, 8), (0, 0, 0), (3, 20, 17)),
+        ((3, 4, 4), (1, 2, 0), (4, 9, 12)),
+    ],
+)
+def test_patch_conv3d_equals_conv3d(kernel, padding, size):
+    torch.manual_seed(0)
+    conv = torch.nn.Conv3d(6, 10, kernel, stride=(1,) + kernel[1:], padding=padding)
+    x = torch.randn(2, 6, *size)
+    expected = conv(x)
+    expected.square().sum().backward()
+    grads = [p.grad.clone() for p in conv.parameters()]
+    conv.zero_grad()
+    tokens = patch_conv3d(x, conv)
+    B, D, T, h, w = expected.shape
+    assert tokens.shape == (B, T, h * w, D)
+    torch.testing.assert_close(
+        tokens, expected.flatten(3).permute(0, 2, 3, 1), atol=1e-5, rtol=1e-5
+    )
+    tokens.square().sum().backward()
+    for got, want in zip((p.grad for p in conv.parameters()), grads):
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-5)
+
+
+def test_sme_adapter_token_layout_equals_video_layout():
+    torch.manual_seed(0)
+    sme = SMEAdapter(16, num_local_frames=3, patch_size=8).train()
+    twin = copy.deepcopy(sme)
+    windows = torch.randn(2, 3, 4, 3, 16, 24)
+    video = sme(windows)
+    tokens = twin.forward_tokens(windows)
+    torch.testing.assert_close(tokens, video.flatten(3).permute(0, 2, 3, 1), atol=1e-5, rtol=1e-5)
+    for a, b in zip(sme.buffers(), twin.buffers()):
+        torch.testing.assert_close(a.float(), b.float())
+
+
+def test_cpu_bf16_attention_backward_is_closer_to_fp32():
+    """The bf16 forward of SDPA, with gradients nearer the fp32 ones than SDPA's bf16 backward."""
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(3, 2, n, 16) for n in (12, 13, 13))
+    grad = torch.randn(3, 2, 12, 16)
+
+    def forward_backward(fn, dtype):
+        inputs = [t.to(dtype).requires_grad_() for t in (q, k, v)]
+        out = fn(*inputs)
+        out.backward(grad.to(dtype))
+        return out, [t.grad.float() for t in inputs]
+
+    ref_out, ref_grads = forward_backward(
+        torch.nn.functional.scaled_dot_product_attention, torch.float64
+    )
+    out, grads = forward_backward(fused_attention, torch.bfloat16)
+    sdpa_out, sdpa_grads = forward_backward(
+        torch.nn.functional.scaled_dot_product_attention, torch.bfloat16
+    )
+    torch.testing.assert_close(out, sdpa_out, atol=0, rtol=0)
+    ours = sum((g - r.float()).abs().sum() for g, r in zip(grads, ref_grads))
+    theirs = sum((g - r.float()).abs().sum() for g, r in zip(sdpa_grads, ref_grads))
+    assert ours < theirs

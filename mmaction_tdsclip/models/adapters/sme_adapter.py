@@ -6,6 +6,8 @@ import torch
 import torch.nn as nn
 from mmaction.registry import MODELS
 
+from ..layers import batch_norm_last_dim, is_patch_conv, patch_conv3d
+
 
 def local_frame_differences(frames: torch.Tensor) -> torch.Tensor:
     """Differences of consecutive frames inside each local window.
@@ -69,11 +71,27 @@ class SMEAdapter(nn.Module):
         )
         self.bn = nn.BatchNorm3d(out_channels)
 
-    def forward(self, windows: torch.Tensor) -> torch.Tensor:
-        """``(B, C, T, n, H, W) -> (B, D, T', H', W')`` (``(B, D, T, H/p, W/p)`` by default)."""
+    def _check(self, windows: torch.Tensor) -> None:
         if windows.shape[3] != self.num_local_frames:
             raise ValueError(
                 f'{type(self).__name__} expects windows of {self.num_local_frames} frames, got '
                 f'{windows.shape[3]} (input layout (B, C, T, n, H, W)).'
             )
+
+    def forward(self, windows: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, n, H, W) -> (B, D, T', H', W')`` (``(B, D, T, H/p, W/p)`` by default)."""
+        self._check(windows)
         return self.bn(self.conv(local_frame_differences(windows)))
+
+    def forward_tokens(self, windows: torch.Tensor) -> torch.Tensor:
+        """The same computation, channels-last: ``(B, C, T, n, H, W) -> (B, T', H'*W', D)``.
+
+        A patchifying convolution (the default) runs as one matrix product
+        (:func:`~mmaction_tdsclip.models.layers.patch_conv3d`), and the
+        BatchNorm on the channels-last result.
+        """
+        self._check(windows)
+        diffs = local_frame_differences(windows)
+        if is_patch_conv(self.conv):
+            return batch_norm_last_dim(self.bn, patch_conv3d(diffs, self.conv))
+        return self.bn(self.conv(diffs)).flatten(3).permute(0, 2, 3, 1)

@@ -2,45 +2,8 @@
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-
-class _FrozenInputLayerNormLinear(torch.autograd.Function):
-    """``Linear(LayerNorm(z))`` for a constant ``z`` that saves no activation of its own.
-
-    The plain composition stores the normalised ``(M, W)`` tokens for the
-    Linear's weight gradient. Here only ``z`` (which the caller keeps alive
-    anyway) and the per-token mean and inverse std are saved, and the
-    normalised tokens are recomputed in backward.
-    """
-
-    @staticmethod
-    def forward(ctx, z, ln_weight, ln_bias, weight, bias, eps):
-        zf = z.float()
-        var, mean = torch.var_mean(zf, dim=-1, keepdim=True, unbiased=False)
-        rstd = torch.rsqrt(var + eps)
-        y = torch.addcmul(ln_bias, (zf - mean) * rstd, ln_weight)
-        device = z.device.type
-        dtype = (
-            torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else torch.float32
-        )
-        out = F.linear(y.to(dtype), weight.to(dtype), bias.to(dtype))
-        ctx.save_for_backward(z, mean, rstd, ln_weight, ln_bias, weight)
-        ctx.compute_dtype = dtype
-        return out
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        z, mean, rstd, ln_weight, ln_bias, weight = ctx.saved_tensors
-        xhat = (z.float() - mean) * rstd
-        y = torch.addcmul(ln_bias, xhat, ln_weight)
-        g = grad_out.float().reshape(-1, grad_out.shape[-1])
-        grad_weight = g.t() @ y.reshape(-1, y.shape[-1])
-        grad_bias = g.sum(0)
-        grad_y = (g @ weight.float()).reshape(xhat.shape)
-        grad_ln_weight = (grad_y * xhat).reshape(-1, xhat.shape[-1]).sum(0)
-        grad_ln_bias = grad_y.reshape(-1, xhat.shape[-1]).sum(0)
-        return None, grad_ln_weight, grad_ln_bias, grad_weight, grad_bias, None
+from ..layers import layer_norm_linear
 
 
 class SideProjection(nn.Module):
@@ -50,8 +13,8 @@ class SideProjection(nn.Module):
         in_channels: CLIP width ``W``.
         out_channels: Side width ``D``.
         memory_efficient: Recompute the normalised tokens in backward
-            instead of storing them (same result, less memory). Only used
-            when ``z`` carries no gradient, which holds for frozen CLIP.
+            instead of storing them (same result, less memory;
+            :func:`~mmaction_tdsclip.models.layers.layer_norm_linear`).
     """
 
     def __init__(self, in_channels: int, out_channels: int, memory_efficient: bool = True) -> None:
@@ -62,13 +25,6 @@ class SideProjection(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``(M, N+1, W) -> (M, N+1, D)``."""
-        if self.memory_efficient and not z.requires_grad and torch.is_grad_enabled():
-            return _FrozenInputLayerNormLinear.apply(
-                z,
-                self.norm.weight,
-                self.norm.bias,
-                self.linear.weight,
-                self.linear.bias,
-                self.norm.eps,
-            )
+        if self.memory_efficient:
+            return layer_norm_linear(self.norm, self.linear.weight, self.linear.bias, z)
         return self.linear(self.norm(z.to(self.norm.weight.dtype)))

@@ -10,7 +10,7 @@ from mmaction.registry import MODELS
 
 from ...constants import HEAD_WIDTH
 from ..adapters import TDAdapter
-from ..layers import PackedMultiheadAttention, batch_norm_last_dim, gelu_linear
+from ..layers import PackedMultiheadAttention, batch_norm_last_dim, batch_norm_mlp
 
 
 def tokens_to_video(x: torch.Tensor, num_segments: int, grid_size: Tuple[int, int]) -> torch.Tensor:
@@ -90,8 +90,10 @@ class TDSBlock(nn.Module):
         memory_efficient: Compute in the token layout (BatchNorms on the
             channel-last view, 1x1x1 convs as matrix products, the depthwise
             temporal conv as shifted sums), project q, k, v in one product,
-            and recompute GELU and the TD gate in backward. Same result as
-            the plain path, which follows the released code's layout.
+            and recompute in backward the normalised tokens of ``ln_1`` and
+            ``bn_2``, the MLP's hidden layer and the TD gate. Same result as
+            the plain path (up to floating-point reassociation), which
+            follows the released code's layout.
     """
 
     def __init__(
@@ -178,7 +180,7 @@ class TDSBlock(nn.Module):
     def _forward_lean(self, x: torch.Tensor, cls: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         N = x.shape[1]
         x = x + self._temporal_tokens(x).reshape(x.shape)
-        u = self.ln_1(torch.cat([shift_class_tokens(cls, self.num_segments), x + pos], dim=1))
-        x = x + self.attn.forward_suffix_queries(u, N)
-        h = self.mlp.fc1(batch_norm_last_dim(self.bn_2, x))
-        return x + gelu_linear(h, self.mlp.fc2.weight, self.mlp.fc2.bias)
+        # pos in the tokens' dtype: a float32 sum would make ln_1 keep a float32 copy.
+        u = torch.cat([shift_class_tokens(cls, self.num_segments), x + pos.to(x.dtype)], dim=1)
+        x = x + self.attn.forward_suffix_queries(u, N, norm=self.ln_1)
+        return x + batch_norm_mlp(self.bn_2, self.mlp.fc1, self.mlp.fc2, x)

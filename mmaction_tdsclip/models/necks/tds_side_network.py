@@ -10,6 +10,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ...constants import HEAD_WIDTH, PRECISION_DTYPES
 from ..adapters import SMEAdapter
+from ..layers import batch_norm_last_dim, is_patch_conv, patch_conv3d
 from .base_side_neck import BaseSideNeck
 from .side_projection import SideProjection
 from .tds_block import TDSBlock, frozen_batchnorm_stats, video_to_tokens
@@ -49,8 +50,11 @@ class TDSSideNetwork(BaseSideNeck):
         patch_size: Frozen patch size ``p`` (filled in from the backbone).
         grid_size: Patch grid ``(h, w)`` (filled in from the backbone).
         memory_efficient: Store fewer activations for backward: the side
-            connections recompute the normalised CLIP tokens, and the blocks
-            run in the token layout (see :class:`TDSBlock`). Same result.
+            connections recompute the normalised CLIP tokens, the blocks run
+            in the token layout (see :class:`TDSBlock`), and the stem and
+            SME convolutions run as matrix products over patches
+            (:func:`~mmaction_tdsclip.models.layers.patch_conv3d`). Same
+            result up to floating-point reassociation.
         side_precision: ``'bf16'``/``'fp16'`` run the side network under
             autocast (mixed precision; on CPU this is the way to get it, as
             MMEngine's ``AmpOptimWrapper`` is GPU-only). ``'fp32'`` leaves the
@@ -121,6 +125,7 @@ class TDSSideNetwork(BaseSideNeck):
         self.alpha = alpha
         self.beta = beta
         self.with_cp = with_cp
+        self.memory_efficient = memory_efficient
         self.side_precision = side_precision
         td_layers = self.side_layers if td_layers is None else list(td_layers)
         bad = sorted(set(td_layers) - set(self.side_layers))
@@ -167,10 +172,17 @@ class TDSSideNetwork(BaseSideNeck):
             Side tokens ``(B*T, N, D)``.
         """
         windows = self.layout.split(frames)  # (B, C, T, n, H, W)
-        x = self.alpha * self.stem_norm(self.stem_conv(windows[:, :, :, self.layout.centre]))
+        centre = windows[:, :, :, self.layout.centre]
+        if not (self.memory_efficient and is_patch_conv(self.stem_conv)):
+            x = self.alpha * self.stem_norm(self.stem_conv(centre))
+            if self.sme is not None:
+                x = x + self.beta * self.sme(windows)
+            return video_to_tokens(x)
+        # Channels-last throughout: the patchifying convolutions as matrix products.
+        x = self.alpha * batch_norm_last_dim(self.stem_norm, patch_conv3d(centre, self.stem_conv))
         if self.sme is not None:
-            x = x + self.beta * self.sme(windows)
-        return video_to_tokens(x)
+            x = x + self.beta * self.sme.forward_tokens(windows)
+        return x.flatten(0, 1)
 
     def _run_block(self, block: TDSBlock, x: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
         if self.with_cp and self.training and torch.is_grad_enabled():

@@ -53,6 +53,14 @@ class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
             from a checkpoint with another head; those keys keep their
             initialisation, with a warning. Every other load is strict
             (:mod:`mmaction_tdsclip.weights.strict`).
+        compile: Compile the frozen backbone's forward and the neck's
+            forward and backward with ``torch.compile`` (``True``, or a dict
+            of its keyword arguments, e.g. ``dict(mode='max-autotune')``).
+            The two compile separately: the backbone as an inference graph,
+            the neck with its backward. The first step of each input shape
+            pays the compilation (tens of seconds); the results are those of
+            the eager model up to floating-point reassociation. Copies of the
+            model (``deepcopy``, pickling) run eagerly.
     """
 
     def __init__(
@@ -64,6 +72,7 @@ class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
         test_cfg: OptConfigType = None,
         data_preprocessor: OptConfigType = None,
         checkpoint_skip_prefixes: Sequence[str] = (),
+        compile: Union[bool, Dict] = False,
     ) -> None:
         super().__init__(
             backbone=backbone,
@@ -98,6 +107,16 @@ class TDSCLIPRecognizer(StrictLoadMixin, BaseRecognizer):
                 f'model.cls_head.in_channels={self.cls_head.in_channels} does not match the '
                 f'side width model.neck.side_dim={self.neck.side_dim}.'
             )
+        if not isinstance(compile, (bool, dict)):
+            raise TypeError(
+                f'model.compile must be True, False or a dict of torch.compile arguments, got '
+                f'{compile!r}.'
+            )
+        if compile:
+            options = {} if compile is True else dict(compile)
+            # Module.compile keeps parameter names and is dropped from copies of the module.
+            self.backbone.compile(**options)
+            self.neck.compile(**options)
 
     def _backbone_geometry(self) -> tuple:
         b = self.backbone
