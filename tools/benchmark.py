@@ -45,7 +45,7 @@ REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRESETS = {
     'authors': "the authors' computation (tools/authors_model.py: their layout, fp32)",
     'tdsclip': 'TDS-CLIP, shipped config + mixed precision (bf16 on CPU)',
-    'tdsclip-compiled': 'TDS-CLIP, as tdsclip + torch.compile',
+    'tdsclip-compiled': 'TDS-CLIP, as tdsclip + model.compile=True (torch.compile)',
     'tdsclip-reference': 'TDS-CLIP, reference mode (fp32, plain layout, explicit softmax)',
     'tdsclip-checkpointed': 'TDS-CLIP, as tdsclip + activation checkpointing of side blocks',
     'side4video': 'Side4Video (TD and SME off), as tdsclip',
@@ -545,7 +545,7 @@ def parse_args(argv=None):
     parser.add_argument('--repeat', type=int, default=1, help='alternating rounds of all rows')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--amp', action='store_true', help='fp16 autocast + GradScaler on CUDA')
-    parser.add_argument('--compile', action='store_true', help='torch.compile every TDS-CLIP row')
+    parser.add_argument('--compile', action='store_true', help='model.compile=True in every TDS-CLIP row')
     parser.add_argument(
         '--frozen-fp16', action='store_true', help='fp16 instead of bf16 for the frozen branch'
     )
