@@ -545,7 +545,9 @@ def parse_args(argv=None):
     parser.add_argument('--repeat', type=int, default=1, help='alternating rounds of all rows')
     parser.add_argument('--device', default='cpu')
     parser.add_argument('--amp', action='store_true', help='fp16 autocast + GradScaler on CUDA')
-    parser.add_argument('--compile', action='store_true', help='model.compile=True in every TDS-CLIP row')
+    parser.add_argument(
+        '--compile', action='store_true', help='model.compile=True in every TDS-CLIP row'
+    )
     parser.add_argument(
         '--frozen-fp16', action='store_true', help='fp16 instead of bf16 for the frozen branch'
     )
