@@ -24,7 +24,12 @@ from mmengine.registry import init_default_scope
 
 import mmaction_tdsclip  # noqa: F401
 from mmaction_tdsclip.models import SMEAdapter, TDAdapter
-from mmaction_tdsclip.models.layers import fused_attention, patch_conv3d
+from mmaction_tdsclip.models.layers import (
+    batch_norm_mlp,
+    fused_attention,
+    layer_norm_linear,
+    patch_conv3d,
+)
 
 init_default_scope('mmaction')
 
@@ -271,3 +276,56 @@ def test_cpu_bf16_attention_backward_is_closer_to_fp32():
     ours = sum((g - r.float()).abs().sum() for g, r in zip(grads, ref_grads))
     theirs = sum((g - r.float()).abs().sum() for g, r in zip(sdpa_grads, ref_grads))
     assert ours < theirs
+
+
+@pytest.mark.parametrize('momentum', [0.1, None])
+def test_batch_norm_mlp_equals_composition(momentum):
+    """Output, every gradient and the running statistics of the plain ``fc2(gelu(fc1(bn(x))))``."""
+    torch.manual_seed(0)
+    bn = torch.nn.BatchNorm1d(8, momentum=momentum).train()
+    fc1, fc2 = torch.nn.Linear(8, 32), torch.nn.Linear(32, 8)
+    with torch.no_grad():
+        bn.weight.uniform_(0.5, 1.5)
+        bn.bias.uniform_(-0.5, 0.5)
+    twin = copy.deepcopy((bn, fc1, fc2))
+    x = torch.randn(3, 5, 8, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_()
+    grad = torch.randn(3, 5, 8)
+    for _ in range(2):  # twice: the running statistics and the momentum=None count
+        x.grad = x2.grad = None
+        expected = fc2(torch.nn.functional.gelu(fc1(bn(x.reshape(-1, 8)).reshape(3, 5, 8))))
+        expected.backward(grad)
+        got = batch_norm_mlp(*twin, x2)
+        got.backward(grad)
+        torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(x2.grad, x.grad, atol=1e-5, rtol=1e-5)
+    for a, b in zip((bn, fc1, fc2), twin):
+        for p, q in zip(a.parameters(), b.parameters()):
+            torch.testing.assert_close(q.grad, p.grad, atol=1e-5, rtol=1e-5)
+        for p, q in zip(a.buffers(), b.buffers()):
+            torch.testing.assert_close(q, p)
+
+
+@pytest.mark.parametrize('input_grad', [True, False])
+def test_layer_norm_linear_equals_composition(input_grad):
+    torch.manual_seed(0)
+    norm, linear = torch.nn.LayerNorm(16), torch.nn.Linear(16, 24)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-0.5, 0.5)
+    twin_norm, twin_linear = copy.deepcopy(norm), copy.deepcopy(linear)
+    x = torch.randn(4, 7, 16, requires_grad=input_grad)
+    x2 = x.detach().clone().requires_grad_(input_grad)
+    grad = torch.randn(4, 7, 24)
+    expected = linear(norm(x))
+    expected.backward(grad)
+    got = layer_norm_linear(twin_norm, twin_linear.weight, twin_linear.bias, x2)
+    got.backward(grad)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    if input_grad:
+        torch.testing.assert_close(x2.grad, x.grad, atol=1e-5, rtol=1e-5)
+    for p, q in zip(
+        (*norm.parameters(), *linear.parameters()),
+        (*twin_norm.parameters(), *twin_linear.parameters()),
+    ):
+        torch.testing.assert_close(q.grad, p.grad, atol=1e-5, rtol=1e-5)
