@@ -225,6 +225,48 @@ def test_each_rand_augment_op_matches_authors(op):
                 _assert_pil_equal(result, expected, plan)
 
 
+@pytest.mark.parametrize(
+    'op',
+    [
+        'AutoContrast',
+        'Equalize',
+        'ContrastIncreasing',
+        'SharpnessIncreasing',
+        'BrightnessIncreasing',
+        'Invert',
+        'PosterizeIncreasing',
+        'SolarizeIncreasing',
+        'SolarizeAdd',
+    ],
+)
+def test_table_histogram_and_filter_ops_are_pil_exact(op):
+    """The ops computed outside PIL from tables, histograms and OpenCV's
+    filter give PIL's pixels exactly: natural-like frames, noise, a flat
+    frame (one value: the tables stay identity), two values, and frames of
+    2 and 3 pixels a side (all border for ``SMOOTH``)."""
+    rng = np.random.default_rng(0)
+    clips = [
+        list(natural_frames(7, 2, 60, 90)),
+        [rng.integers(0, 256, (50, 70, 3), dtype=np.uint8) for _ in range(2)],
+        [
+            np.full((20, 30, 3), 77, np.uint8),
+            (rng.integers(0, 2, (20, 30, 3)) * 200).astype(np.uint8),
+        ],
+        [
+            rng.integers(100, 103, (3, 3, 3), dtype=np.uint8),
+            rng.integers(0, 256, (2, 3, 3), dtype=np.uint8),
+        ],
+    ]
+    ours = ClipRandAugment()
+    for frames in clips:
+        for magnitude in (0.0, 3.3, 7.0, 9.4):
+            for negate in (False, True):
+                plan = [(op, magnitude, negate)]
+                for frame, result in zip(frames, ours.apply_plan(frames, plan)):
+                    expected = authors.rand_augment_frame(Image.fromarray(frame), plan)
+                    np.testing.assert_array_equal(result, np.asarray(expected), err_msg=str(plan))
+
+
 def test_rand_augment_plans_match_authors():
     """Random 4-op plans as the authors draw them, including repeats."""
     rng = random.Random(0)
