@@ -206,8 +206,9 @@ def resize_clip(frames: Sequence[np.ndarray], size: Tuple[int, int], interpolati
     out_w, out_h = size
     if (width, height) == (out_w, out_h):
         return list(frames)
-    # (N, H, W, 3) viewed as (N, 3, H, W) channels-last: torch's uint8 kernels.
-    clip = np.stack(frames) if not isinstance(frames, np.ndarray) else frames
+    # (N, H, W, 3) viewed as (N, 3, H, W) channels-last, contiguous: torch's
+    # fast uint8 kernels (a view of a crop would take the slow path).
+    clip = np.ascontiguousarray(frames) if isinstance(frames, np.ndarray) else np.stack(frames)
     out = torch.from_numpy(clip).permute(0, 3, 1, 2)
     steps = [(height, out_w), (out_h, out_w)]
     if pil_vertical_first((width, height), size):
