@@ -203,8 +203,7 @@ class _ContrastOp(_FrameOp):
         factor = self.factor(level, negate)
         out = []
         for img in imgs:
-            mean = np.asarray(Image.fromarray(img).convert('L')).mean()
-            lut = _blend_lut(float(int(mean + 0.5)), factor)
+            lut = _blend_lut(float(int(luma(img).mean() + 0.5)), factor)
             out.append(cv2.LUT(_crop_array(img, src, dst), lut))
         return out
 
@@ -659,20 +658,26 @@ class ClipRandomGrayscale(BaseTransform):
         gray = bool(np.random.rand() < self.prob)
         results['grayscale'] = gray
         if gray:
-            results['imgs'] = [
-                np.repeat(luma(img)[..., None], 3, axis=2) for img in results['imgs']
-            ]
+            clip = luma(np.stack(results['imgs']))  # (N, H, W)
+            results['imgs'] = list(np.repeat(clip[..., None], 3, axis=3))
         return results
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(prob={self.prob})'
 
 
+# PIL's integer luma weights and rounding offset, as OpenCV's transform matrix.
+_LUMA = np.array([[19595, 38470, 7471, 0x8000]], np.float32)
+
+
 def luma(img: np.ndarray) -> np.ndarray:
-    """PIL's ``convert('L')`` of ``(..., 3)`` uint8 RGB: ``(...)`` uint8."""
-    rgb = img.astype(np.uint32)
-    weighted = rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000
-    return (weighted >> 16).astype(np.uint8)
+    """PIL's ``convert('L')`` of ``(..., 3)`` uint8 RGB: ``(...)`` uint8,
+    ``(19595 R + 38470 G + 7471 B + 2**15) >> 16``. Summed by OpenCV in
+    single precision, which is exact here: every product and partial sum
+    is an integer below ``2**24``."""
+    weighted = cv2.transform(img.reshape(-1, 1, 3).astype(np.float32), _LUMA)
+    weighted *= 1.0 / 65536
+    return np.floor(weighted, out=weighted).astype(np.uint8).reshape(img.shape[:-1])
 
 
 def _frame_size_for_crop(imgs, crop_w: int, crop_h: int, transform: str) -> Tuple[int, int]:
