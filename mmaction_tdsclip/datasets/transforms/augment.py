@@ -612,7 +612,8 @@ class ClipRandAugment(BaseTransform):
         for name, magnitude, negate in reversed(plan):
             regions.insert(0, _OPS[name].source(regions[0], size, magnitude / 10.0, negate))
         x0, y0, x1, y1 = regions[0]
-        imgs = [np.array(f[y0:y1, x0:x1]) for f in frames]
+        # Views: every op returns new arrays.
+        imgs = [f[y0:y1, x0:x1] for f in frames]
         for k, (name, magnitude, negate) in enumerate(plan):
             op, level = _OPS[name], magnitude / 10.0
             imgs = (
