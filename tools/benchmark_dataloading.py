@@ -44,7 +44,11 @@ test sample crops x clips). The authors' rows decode each distinct frame
 once (favouring them) and normalise on the CPU, as their workers do; the
 shipped pipelines leave normalisation to the data preprocessor on the
 model's device, so a second authors' row without normalisation is given.
-The "cv2 resizes" rows swap the PIL-exact resizes and crops for MMAction2's
+The rows make the same random draws (RandAugment plans and crops cost
+differently): the shipped rows of a round start from the same seed, and the
+authors' train rows replay the draws of the first shipped train row
+(frames, plans, crop boxes, flips, grayscale) on the same samples. The "cv2
+resizes" rows swap the PIL-exact resizes and crops for MMAction2's
 (``Resize``, ``RandomResizedCrop``, ``CenterCrop``, ``LongSideThreeCrop``):
 what the authors' pixels cost.
 
@@ -361,10 +365,46 @@ def _shipped_input(sample: Dict, frames: bool) -> Dict:
     return dict(filename=sample['video'], label=86, start_index=0, modality='RGB')
 
 
-class AuthorsPipeline:
-    """The authors' per-frame PIL path for one sample, with fresh draws."""
+# The random draws of a shipped train view, as RepeatAugment lists them.
+DRAW_KEYS = (
+    'frame_inds',
+    'rand_augment_ops',
+    'crop_bbox',
+    'sized_crop_fallback',
+    'flip',
+    'grayscale',
+)
 
-    def __init__(self, family: str, split: str, t: int, normalise: bool = True) -> None:
+
+class RecordingPipeline:
+    """A shipped pipeline that keeps each sample's random draws in
+    ``draws[video]`` (read before ``PackActionInputs``, which drops them), for
+    the authors' rows to replay."""
+
+    def __init__(self, pipeline: Compose, draws: Dict, frames: bool) -> None:
+        self.body = Compose(pipeline.transforms[:-1])
+        self.pack = pipeline.transforms[-1]
+        self.draws, self.frames = draws, frames
+
+    def __call__(self, sample: Dict):
+        results = _shipped_input(sample, self.frames)
+        start = results['start_index']
+        results = self.body(results)
+        draws = {key: results.get(key) for key in DRAW_KEYS}
+        draws['frame_inds'] = np.asarray(results['frame_inds']) - start
+        self.draws[sample['video']] = draws
+        return self.pack(results)
+
+
+class AuthorsPipeline:
+    """The authors' per-frame PIL path for one sample. Test: its own
+    sampling (no random draw). Train: the draws a shipped pipeline made for
+    the same sample (``draws``: frame indices, and per view the RandAugment
+    plan, crop box, flip, grayscale), so that both do the same work."""
+
+    def __init__(
+        self, family: str, split: str, t: int, draws: Dict, normalise: bool = True
+    ) -> None:
         from mmaction_tdsclip.datasets.transforms import SampleTDSFrames
 
         self.ref = _authors()
@@ -372,7 +412,7 @@ class AuthorsPipeline:
         protocol = 'sth' if family == 'ss' else 'kinetics'
         clips = {'train': 1, 'test': 2 if family == 'ss' else 4}[split]
         self.sampler = SampleTDSFrames(t, N, clips, protocol, test_mode=split != 'train')
-        self.rng = random.Random(0)
+        self.draws = draws
 
     def _decode(self, sample: Dict, inds: np.ndarray) -> List:
         from PIL import Image
@@ -392,10 +432,10 @@ class AuthorsPipeline:
 
     def __call__(self, sample: Dict) -> List[np.ndarray]:
         ref = self.ref
-        inds = self.sampler(dict(total_frames=sample['total_frames'], start_index=0))['frame_inds']
-        frames = self._decode(sample, inds)
         finish = ref.normalise if self.normalise else (lambda fs: [np.asarray(f) for f in fs])
         if self.split == 'test':
+            inds = self.sampler(dict(total_frames=sample['total_frames'], start_index=0))
+            frames = self._decode(sample, inds['frame_inds'])
             views = []
             for clip in np.array_split(np.arange(len(frames)), self.sampler.num_clips):
                 clip_frames = [frames[k] for k in clip]
@@ -405,62 +445,62 @@ class AuthorsPipeline:
                     clip_frames = ref.scale_short_side(clip_frames)
                 views += [finish(crop) for crop in ref.full_res_three_crop(clip_frames)]
             return views
-        if self.family == 'ss':
-            plan = ref.draw_rand_augment_plan(self.rng)
-            frames = ref.scale_ss([ref.rand_augment_frame(img, plan) for img in frames])
-        else:
-            frames = ref.scale_short_side(frames)
-        box = ref.draw_sized_crop(self.rng, *frames[0].size)
-        if box is None:
-            frames = ref.sized_crop_fallback(frames, 0, 0)
-        else:
-            frames = ref.sized_crop(frames, box)
-        if self.rng.random() < 0.5:
-            frames = ref.flip(frames)
-        if self.family == 'k400' and self.rng.random() < 0.2:
-            frames = ref.grayscale(frames)
-        return [finish(frames)]
+        draws = self.draws[sample['video']]
+        frames = self._decode(sample, draws['frame_inds'])
+        views = []
+        for view, (x1, y1, x2, y2) in enumerate(draws['crop_bbox']):
+            if self.family == 'ss':
+                plan = draws['rand_augment_ops'][view]
+                out = ref.scale_ss([ref.rand_augment_frame(img, plan) for img in frames])
+            else:
+                out = ref.scale_short_side(frames)
+            if draws['sized_crop_fallback'][view]:
+                out = ref.sized_crop_fallback(out, x1, y1)
+            else:
+                out = ref.sized_crop(out, (x1, y1, x2 - x1, y2 - y1))
+            if draws['flip'][view]:
+                out = ref.flip(out)
+            if self.family == 'k400' and draws['grayscale'][view]:
+                out = ref.grayscale(out)
+            views.append(finish(out))
+        return views
 
 
 def _pipeline_rows(family: str, t: int) -> Dict[str, tuple]:
-    """name -> (callable on a sample, views per sample)."""
+    """name -> (callable on a sample, views per sample), in the order to
+    run them: a shipped train pipeline that records its draws comes before
+    the authors' train rows that replay them."""
+    draws: Dict = {}
     rows = {}
     for split in ('train', 'test'):
         clips = 1 if split == 'train' else (2 if family == 'ss' else 4)
-        ref_views = clips * (1 if split == 'train' else 3)
-        ours_views = 2 if split == 'train' else 3 * clips
-        rows[f"{split}: authors' PIL pipeline"] = (AuthorsPipeline(family, split, t), ref_views)
-        rows[f"{split}: authors' PIL pipeline without normalisation"] = (
-            AuthorsPipeline(family, split, t, normalise=False),
-            ref_views,
-        )
+        views = 2 if split == 'train' else 3 * clips
         if family == 'ss':
             frames = _shipped('sthv1_rawframes.py', split, t)
             video = _shipped('sthv2_videos.py', split, t)
-            rows[f'{split}: shipped sthv1 pipeline (JPEG frames)'] = (
-                lambda s, p=frames: p(_shipped_input(s, True)),
-                ours_views,
-            )
-            rows[f'{split}: shipped sthv2 pipeline (same clips as .mp4)'] = (
-                lambda s, p=video: p(_shipped_input(s, False)),
-                ours_views,
-            )
             cv2 = _shipped('sthv1_rawframes.py', split, t, cv2_resizes=True)
-            rows[f'{split}: sthv1 pipeline with cv2 resizes (JPEG frames)'] = (
-                lambda s, p=cv2: p(_shipped_input(s, True)),
-                ours_views,
-            )
+            shipped = {
+                f'{split}: shipped sthv1 pipeline (JPEG frames)': (frames, True),
+                f'{split}: shipped sthv2 pipeline (same clips as .mp4)': (video, False),
+                f'{split}: sthv1 pipeline with cv2 resizes (JPEG frames)': (cv2, True),
+            }
         else:
             k400 = _shipped('kinetics400_videos.py', split, t)
-            rows[f'{split}: shipped kinetics400 pipeline (.mp4)'] = (
-                lambda s, p=k400: p(_shipped_input(s, False)),
-                ours_views,
-            )
             cv2 = _shipped('kinetics400_videos.py', split, t, cv2_resizes=True)
-            rows[f'{split}: kinetics400 pipeline with cv2 resizes (.mp4)'] = (
-                lambda s, p=cv2: p(_shipped_input(s, False)),
-                ours_views,
-            )
+            shipped = {
+                f'{split}: shipped kinetics400 pipeline (.mp4)': (k400, False),
+                f'{split}: kinetics400 pipeline with cv2 resizes (.mp4)': (cv2, False),
+            }
+        for k, (name, (pipeline, from_frames)) in enumerate(shipped.items()):
+            if k == 0 and split == 'train':
+                rows[name] = (RecordingPipeline(pipeline, draws, from_frames), views)
+            else:
+                rows[name] = (lambda s, p=pipeline, f=from_frames: p(_shipped_input(s, f)), views)
+        rows[f"{split}: authors' PIL pipeline"] = (AuthorsPipeline(family, split, t, draws), views)
+        rows[f"{split}: authors' PIL pipeline without normalisation"] = (
+            AuthorsPipeline(family, split, t, draws, normalise=False),
+            views,
+        )
     return rows
 
 
@@ -478,8 +518,12 @@ def main_pipelines(args) -> None:
             for fn, _ in rows.values():  # warm-up
                 fn(samples[0])
             cpu = {name: [] for name in rows}
-            for _ in range(args.rounds):
+            for round_ in range(args.rounds):
+                # The shipped rows of a round start from the same seed, so
+                # they make the same draws (RandAugment plans, crops cost
+                # differently); the authors' train rows replay the first's.
                 for name, (fn, _) in rows.items():
+                    np.random.seed(args.seed + round_)
                     start = time.process_time()
                     for sample in samples:
                         fn(sample)
@@ -489,10 +533,14 @@ def main_pipelines(args) -> None:
                 name: sum(cpu[name]) / (args.rounds * len(samples) * views)
                 for name, (_, views) in rows.items()
             }
-            for name in rows:
-                split = name.split(':')[0]
+            for split in ('train', 'test'):
+                names = [name for name in rows if name.startswith(split)]
+                names = [n for n in names if 'authors' in n] + [
+                    n for n in names if 'authors' not in n
+                ]
                 base = per_view[f"{split}: authors' PIL pipeline"]
-                table.append((family, name, 1.0 / per_view[name], base / per_view[name]))
+                for name in names:
+                    table.append((family, name, 1.0 / per_view[name], base / per_view[name]))
     t = args.num_segments
     print(
         f'T={t}, n={N} ({t * N} frames a view), 1 process, CPU time; ss: 45 frames 427x240, '

@@ -16,6 +16,7 @@ import random
 
 import numpy as np
 import pytest
+import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
@@ -224,6 +225,48 @@ def test_each_rand_augment_op_matches_authors(op):
                 _assert_pil_equal(result, expected, plan)
 
 
+@pytest.mark.parametrize(
+    'op',
+    [
+        'AutoContrast',
+        'Equalize',
+        'ContrastIncreasing',
+        'SharpnessIncreasing',
+        'BrightnessIncreasing',
+        'Invert',
+        'PosterizeIncreasing',
+        'SolarizeIncreasing',
+        'SolarizeAdd',
+    ],
+)
+def test_table_histogram_and_filter_ops_are_pil_exact(op):
+    """The ops computed outside PIL from tables, histograms and OpenCV's
+    filter give PIL's pixels exactly: natural-like frames, noise, a flat
+    frame (one value: the tables stay identity), two values, and frames of
+    2 and 3 pixels a side (all border for ``SMOOTH``)."""
+    rng = np.random.default_rng(0)
+    clips = [
+        list(natural_frames(7, 2, 60, 90)),
+        [rng.integers(0, 256, (50, 70, 3), dtype=np.uint8) for _ in range(2)],
+        [
+            np.full((20, 30, 3), 77, np.uint8),
+            (rng.integers(0, 2, (20, 30, 3)) * 200).astype(np.uint8),
+        ],
+        [
+            rng.integers(100, 103, (3, 3, 3), dtype=np.uint8),
+            rng.integers(0, 256, (2, 3, 3), dtype=np.uint8),
+        ],
+    ]
+    ours = ClipRandAugment()
+    for frames in clips:
+        for magnitude in (0.0, 3.3, 7.0, 9.4):
+            for negate in (False, True):
+                plan = [(op, magnitude, negate)]
+                for frame, result in zip(frames, ours.apply_plan(frames, plan)):
+                    expected = authors.rand_augment_frame(Image.fromarray(frame), plan)
+                    np.testing.assert_array_equal(result, np.asarray(expected), err_msg=str(plan))
+
+
 def test_rand_augment_plans_match_authors():
     """Random 4-op plans as the authors draw them, including repeats."""
     rng = random.Random(0)
@@ -375,14 +418,16 @@ def test_grayscale_matches_authors():
 
 @pytest.mark.parametrize('interpolation', ['bilinear', 'bicubic'])
 def test_resize_clip_matches_pil_for_any_sizes(interpolation):
-    """torch's resize, with PIL's pass order probed on the first frame,
-    against PIL frame by frame, growing and shrinking each side."""
+    """torch's resize, in PIL's pass order, against PIL frame by frame,
+    growing and shrinking each side: each pass rounds one level off at
+    about 0.3 % of the values (torch's 14-bit weights against PIL's 22)."""
     from mmaction_tdsclip.datasets.transforms.resize import resize_clip
 
     resample = {'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC}[interpolation]
     frames = natural_frames(4, 3, 120, 160)
     rng = random.Random(0)
-    for _ in range(30):
+    off = total = 0
+    for _ in range(40):
         w, h = rng.randint(8, 160), rng.randint(8, 120)
         size = (rng.randint(8, 200), rng.randint(8, 160))
         clip = [np.ascontiguousarray(f[:h, :w]) for f in frames]
@@ -390,4 +435,124 @@ def test_resize_clip_matches_pil_for_any_sizes(interpolation):
         for frame, result in zip(clip, got):
             want = np.asarray(Image.fromarray(frame).resize(size, resample))
             diff = np.abs(result.astype(int) - want)
-            assert diff.max() <= 3 and diff.mean() < 0.05, ((w, h), size, diff.mean())
+            assert diff.max() <= 2, ((w, h), size, diff.max())
+            off, total = off + (diff > 0).sum(), total + diff.size
+    assert off / total < 0.01, off / total
+
+
+def test_pil_pass_order_rule():
+    """``pil_vertical_first`` names the order the installed PIL takes: on
+    noise the two orders differ at about a quarter of the values, and the
+    named one is within torch's rounding of PIL."""
+    from mmaction_tdsclip.datasets.transforms.resize import pil_vertical_first
+
+    rng = np.random.default_rng(2)
+    noise = rng.integers(0, 256, (90, 90, 3), dtype=np.uint8)
+    vertical_seen = 0
+    for _ in range(40):
+        w, h = (int(v) for v in rng.integers(8, 91, 2))
+        size = tuple(int(v) for v in rng.integers(4, 91, 2))
+        if w == size[0] or h == size[1]:
+            continue  # one pass only
+        frame = np.ascontiguousarray(noise[:h, :w])
+        want = np.asarray(Image.fromarray(frame).resize(size, Image.BICUBIC)).astype(int)
+        clip = torch_clip(frame)
+        by_order = {}
+        for vertical in (False, True):
+            steps = [(size[1], w), size[::-1]] if vertical else [(h, size[0]), size[::-1]]
+            out = clip
+            for step in steps:
+                out = F.interpolate(out, size=step, mode='bicubic', antialias=True)
+            by_order[vertical] = (out[0].permute(1, 2, 0).numpy() != want).mean()
+        named = pil_vertical_first((w, h), size)
+        vertical_seen += named
+        assert by_order[named] < 0.02 < by_order[not named], ((w, h), size, by_order)
+    assert vertical_seen > 3  # both orders were exercised
+
+
+def torch_clip(frame: np.ndarray):
+    import torch
+
+    return torch.from_numpy(frame[None]).permute(0, 3, 1, 2)
+
+
+@pytest.mark.parametrize(
+    'src_size, size, interpolation, share_off',
+    [
+        ((427, 240), (320, 256), 'bicubic', 0.005),  # SSv2: shrink x, grow y
+        ((176, 100), (320, 256), 'bicubic', 0.01),  # SSv1: grow both
+        ((480, 360), (341, 256), 'bicubic', 0.005),  # K400 short side 256
+        ((200, 300), (150, 100), 'bilinear', 0.03),  # PIL: vertical pass first
+    ],
+)
+def test_resize_clip_region_matches_pil(src_size, size, interpolation, share_off):
+    """The crop's pixels of a whole-frame resize, computed from the region
+    the crop reads, against PIL's whole-frame resize then crop (the
+    authors' order) and against PIL's resize of the crop's fractional
+    source box (where PIL takes the same pass order for both: it picks it
+    by the output size): at most 2 levels (one per pass, torch's 14-bit
+    weights against PIL's 22), at under ``share_off`` of the values on
+    natural-like frames (measured: 0.2 % when shrinking, 0.7 % when
+    growing, 2 % for this bilinear) and twice that on noise, boxes anywhere
+    (also against the frame's borders)."""
+    from mmaction_tdsclip.datasets.transforms.resize import (
+        pil_vertical_first,
+        resize_clip_region,
+        source_region,
+    )
+
+    resample = {'bilinear': Image.BILINEAR, 'bicubic': Image.BICUBIC}[interpolation]
+    width, height = src_size
+    rng = np.random.default_rng(3)
+    frames = np.concatenate(
+        [
+            natural_frames(6, 2, height, width),
+            rng.integers(0, 256, (1, height, width, 3), dtype=np.uint8),
+        ]
+    )
+    wholes = [np.asarray(Image.fromarray(f).resize(size, resample)) for f in frames]
+    off, total = np.zeros(len(frames)), np.zeros(len(frames))
+    for i in range(12):
+        w, h = int(rng.integers(1, size[0] + 1)), int(rng.integers(1, size[1] + 1))
+        x, y = int(rng.integers(0, size[0] - w + 1)), int(rng.integers(0, size[1] - h + 1))
+        if i == 0:
+            x, y, w, h = 0, 0, size[0], size[1]
+        elif i == 1:
+            x, y = size[0] - w, size[1] - h
+        box = (x, y, w, h)
+        x0, y0, x1, y1 = source_region(box, size, src_size)
+        parts = [f[y0:y1, x0:x1] for f in frames]
+        got = resize_clip_region(parts, size, box, interpolation, src_size, (x0, y0))
+        assert got.shape == (len(frames), h, w, 3)
+        sx, sy = src_size[0] / size[0], src_size[1] / size[1]
+        source_box = (x * sx, y * sy, (x + w) * sx, (y + h) * sy)
+        same_order = pil_vertical_first(src_size, (w, h)) == pil_vertical_first(src_size, size)
+        for k, (frame, whole, result) in enumerate(zip(frames, wholes, got)):
+            wants = [whole[y : y + h, x : x + w]]
+            if same_order:
+                img = Image.fromarray(frame)
+                wants.append(np.asarray(img.resize((w, h), resample, box=source_box)))
+            for want in wants:
+                diff = np.abs(result.astype(int) - want)
+                assert diff.max() <= 2, (box, diff.max())
+                off[k], total[k] = off[k] + (diff > 0).sum(), total[k] + diff.size
+    share = off / total
+    print('MEASURED share of values off', share)
+    assert share[:-1].max() < share_off and share[-1] < 2 * share_off, share
+
+
+def test_resize_clip_region_fails_when_misplaced():
+    """The comparison above can fail: the same kernel with the region's
+    origin forgotten (the filter positions of a resize of the region alone)
+    is far from PIL's pixels."""
+    from mmaction_tdsclip.datasets.transforms.resize import resize_clip_region, source_region
+
+    frames = natural_frames(6, 2, 240, 427)
+    box, size = (101, 37, 150, 120), (320, 256)
+    x0, y0, x1, y1 = source_region(box, size, (427, 240))
+    parts = [f[y0:y1, x0:x1] for f in frames]
+    right = resize_clip_region(parts, size, box, 'bicubic', (427, 240), (x0, y0))
+    wrong = resize_clip_region(parts, size, box, 'bicubic', (427, 240), (0, 0))
+    want = np.asarray(Image.fromarray(frames[0]).resize(size, Image.BICUBIC))[37:157, 101:251]
+    assert np.abs(right[0].astype(int) - want).mean() < 0.01
+    assert np.abs(wrong[0].astype(int) - want).mean() > 1.0

@@ -113,6 +113,19 @@ def test_grayscale_uses_luma_weights():
     assert int(res['imgs'][0][0, 0, 0]) == 60
 
 
+def test_luma_equals_pil_for_every_colour():
+    """``luma`` (OpenCV, single precision) is PIL's ``convert('L')`` for all
+    2**24 RGB colours, and keeps the leading shape."""
+    from PIL import Image
+
+    from mmaction_tdsclip.datasets.transforms.augment import luma
+
+    channels = np.meshgrid(np.arange(256), np.arange(256), np.arange(256), indexing='ij')
+    every = np.stack(channels, -1).reshape(4096, 4096, 3).astype(np.uint8)
+    np.testing.assert_array_equal(luma(every), np.asarray(Image.fromarray(every).convert('L')))
+    assert luma(every[:3, ::2].reshape(3, 8, 256, 3)).shape == (3, 8, 256)
+
+
 # --------------------------------------------------------------- ThreeCrop
 def test_three_crop_long_side_landscape():
     img = np.arange(256 * 320 * 3, dtype=np.int64).reshape(256, 320, 3)
@@ -236,6 +249,18 @@ def test_flip_swaps_label_exactly_when_it_flips():
         # The source frames were not flipped in place.
         assert np.array_equal(frames[0], index_pattern(0, 32, 48))
     assert seen == {True, False}
+
+
+def test_repeat_augment_flips_a_frame_listed_twice_once_per_view():
+    """The last view works on the decoded frames themselves: a frame listed
+    twice as one array must still come out flipped once in every entry."""
+    frame = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
+    ra = RepeatAugment(num_repeats=2, transforms=[dict(type='Flip', flip_ratio=1.0)])
+    shared = frame.copy()
+    res = ra(dict(imgs=[shared, shared], num_clips=1, modality='RGB', img_shape=(32, 48)))
+    assert len(res['imgs']) == 4
+    for got in res['imgs']:
+        np.testing.assert_array_equal(got, frame[:, ::-1])
 
 
 def test_flip_keeps_unmapped_labels():

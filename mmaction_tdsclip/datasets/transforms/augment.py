@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageEnhance
 
 from .resize import RESAMPLE
 
@@ -59,7 +59,7 @@ def _as_images(imgs: Sequence) -> List[Image.Image]:
 
 
 class _Op:
-    """One RandAugment op on PIL frames that may hold only a region of the
+    """One RandAugment op on frames that may hold only a region of the
     frame: ``source(dst)`` is the region its output over ``dst`` depends on,
     ``apply`` maps images of ``src`` to images of ``dst``: PIL images, or
     ``(h, w, 3)`` uint8 arrays where ``takes_arrays`` (saves conversions
@@ -101,21 +101,138 @@ class _PixelOp(_Op):
         return [_crop_to(self.fn(img, level, negate), src, dst) for img in imgs]
 
 
-class _FrameOp(_PixelOp):
-    """A PIL function of the whole frame's histogram or mean: needs every
-    pixel of the frame."""
+class _FrameOp(_Op):
+    """An op of the whole frame's histogram or mean: needs every pixel of
+    the frame."""
 
     def source(self, dst, size, level, negate):
         return (0, 0, size[0], size[1])
 
 
-class _FilterOp(_PixelOp):
-    """A PIL 3 x 3 filter (``Sharpness``): one pixel of margin; PIL leaves
-    the frame's border pixels unfiltered, the margin keeps the region's own
+class _FilterOp(_Op):
+    """A 3 x 3 filter (``Sharpness``): one pixel of margin; PIL leaves the
+    frame's border pixels unfiltered, the margin keeps the region's own
     border away from that rule."""
 
     def source(self, dst, size, level, negate):
         return _expand(dst, 1, *size)
+
+
+def _histograms(frames: Sequence[np.ndarray]) -> np.ndarray:
+    """``(N, 3, 256)`` int64: each frame's histogram per channel (PIL's
+    ``histogram`` of an RGB image)."""
+    return np.array(
+        [
+            [cv2.calcHist([frame], [c], None, [256], [0, 256])[:, 0] for c in range(3)]
+            for frame in frames
+        ],
+        dtype=np.int64,
+    )
+
+
+def _autocontrast_luts(hist: np.ndarray) -> np.ndarray:
+    """``ImageOps.autocontrast`` (no cutoff) as tables, ``(..., 256)``
+    counts to ``(..., 256)`` uint8: the lowest and highest values present
+    stretched to 0 and 255 (``int(v * scale + offset)``, in double as
+    PIL), or unchanged when one value fills the channel."""
+    present = hist > 0
+    low = np.argmax(present, axis=-1)[..., None]
+    high = 255 - np.argmax(present[..., ::-1], axis=-1)[..., None]
+    scale = 255.0 / np.maximum(high - low, 1)
+    lut = np.trunc(np.arange(256) * scale + -low * scale)
+    lut = np.where(high <= low, np.arange(256), lut)
+    return np.clip(lut, 0, 255).astype(np.uint8)
+
+
+def _equalize_luts(hist: np.ndarray) -> np.ndarray:
+    """``ImageOps.equalize`` as tables, ``(..., 256)`` counts to ``(...,
+    256)`` uint8: ``step = (count - count of the highest value present) //
+    255``, value ``i`` to ``(step // 2 + count below i) // step``, unchanged
+    when ``step`` is 0 or one value fills the channel."""
+    present = hist > 0
+    highest = 255 - np.argmax(present[..., ::-1], axis=-1)
+    top = np.take_along_axis(hist, highest[..., None], axis=-1)
+    step = (hist.sum(-1, keepdims=True) - top) // 255
+    below = np.cumsum(hist, axis=-1) - hist
+    lut = (step // 2 + below) // np.maximum(step, 1)
+    identity = (present.sum(-1, keepdims=True) <= 1) | (step == 0)
+    lut = np.where(identity, np.arange(256), lut)
+    return np.clip(lut, 0, 255).astype(np.uint8)
+
+
+def _blend(base: np.ndarray, img: np.ndarray, factor: float) -> np.ndarray:
+    """``Image.blend(base, img, factor)`` of uint8 arrays: ``base + factor
+    * (img - base)`` in single precision, clipped and truncated, as PIL."""
+    out = np.subtract(img, base, dtype=np.int16).astype(np.float32)
+    out *= np.float32(factor)
+    out += base
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)
+
+
+class _HistogramOp(_FrameOp):
+    """``AutoContrast`` / ``Equalize``: a table per frame and channel from
+    the frame's histogram (the tables of PIL's functions), applied with
+    ``cv2.LUT``."""
+
+    def __init__(self, make_luts: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.make_luts = make_luts
+
+    def takes_arrays(self, size, level, negate, aug):
+        return True
+
+    def apply(self, imgs, src, dst, size, level, negate, aug):
+        luts = self.make_luts(_histograms(imgs))  # (N, 3, 256)
+        return [
+            cv2.LUT(_crop_array(img, src, dst), np.ascontiguousarray(lut.T[:, None]))
+            for img, lut in zip(imgs, luts)
+        ]
+
+
+class _ContrastOp(_FrameOp):
+    """``ImageEnhance.Contrast``: a blend with the frame's mean luma
+    (``int(mean + 0.5)`` of PIL's ``convert('L')``), a table per frame."""
+
+    def __init__(self, factor: Callable[[float, bool], float]) -> None:
+        self.factor = factor
+
+    def takes_arrays(self, size, level, negate, aug):
+        return True
+
+    def apply(self, imgs, src, dst, size, level, negate, aug):
+        factor = self.factor(level, negate)
+        out = []
+        for img in imgs:
+            lut = _blend_lut(float(int(luma(img).mean() + 0.5)), factor)
+            out.append(cv2.LUT(_crop_array(img, src, dst), lut))
+        return out
+
+
+# PIL's ImageFilter.SMOOTH: weights 1 around 5, over 13. PIL sums in single
+# precision plus 0.5 and truncates; the exact sum / 13 + 0.5 is never within
+# 1/26 of an integer, so that is round(sum / 13), which OpenCV's filter gives.
+_SMOOTH = np.array([[1, 1, 1], [1, 5, 1], [1, 1, 1]], np.float32) / 13
+
+
+class _SharpnessOp(_FilterOp):
+    """``ImageEnhance.Sharpness``: a blend with PIL's ``SMOOTH`` filter of
+    the frame, which leaves the frame's border pixels as they are."""
+
+    def __init__(self, factor: Callable[[float, bool], float]) -> None:
+        self.factor = factor
+
+    def takes_arrays(self, size, level, negate, aug):
+        return True
+
+    def apply(self, imgs, src, dst, size, level, negate, aug):
+        factor = self.factor(level, negate)
+        out = []
+        for img in imgs:
+            smooth = cv2.filter2D(img, -1, _SMOOTH, borderType=cv2.BORDER_REPLICATE)
+            smooth[[0, -1]] = img[[0, -1]]
+            smooth[:, [0, -1]] = img[:, [0, -1]]
+            out.append(_blend(_crop_array(smooth, src, dst), _crop_array(img, src, dst), factor))
+        return out
 
 
 def _pil_affine_cubic(d: np.ndarray) -> np.ndarray:
@@ -326,20 +443,26 @@ def _solarize_add_lut(add: int, threshold: int = 128) -> np.ndarray:
     return np.where(v < threshold, np.minimum(255, v + add), v).astype(np.uint8)
 
 
-def _enhance(cls) -> Callable:
-    return lambda img, level, negate: cls(img).enhance(1.0 + _sign(0.9 * level, negate))
+def _factor(level: float, negate: bool) -> float:
+    """Enhance factor of the ``...Increasing`` ops."""
+    return 1.0 + _sign(0.9 * level, negate)
 
 
-def _enhance_original(cls) -> Callable:
-    return lambda img, level, negate: cls(img).enhance(0.1 + 1.8 * level)
+def _factor_original(level: float, negate: bool) -> float:
+    """Enhance factor of timm's original ops (always stronger)."""
+    return 0.1 + 1.8 * level
+
+
+def _enhance(cls, factor: Callable[[float, bool], float]) -> Callable:
+    return lambda img, level, negate: cls(img).enhance(factor(level, negate))
 
 
 # timm's RandAugment ops (timm.data.auto_augment), by name, on a 0-1
 # ``level`` = magnitude / 10: the same functions of PIL and the same level
 # to argument maps, applied with the plan's sign.
 _OPS: Dict[str, _Op] = {
-    'AutoContrast': _FrameOp(lambda img, level, negate: ImageOps.autocontrast(img)),
-    'Equalize': _FrameOp(lambda img, level, negate: ImageOps.equalize(img)),
+    'AutoContrast': _HistogramOp(_autocontrast_luts),
+    'Equalize': _HistogramOp(_equalize_luts),
     'Invert': _LutOp(lambda level, negate: np.arange(255, -1, -1, dtype=np.uint8)),
     'Rotate': _AffineOp(_rotate_matrix),
     'Posterize': _LutOp(lambda level, negate: _posterize_lut(int(4 * level))),
@@ -347,17 +470,15 @@ _OPS: Dict[str, _Op] = {
     'Solarize': _LutOp(lambda level, negate: _solarize_lut(int(256 * level))),
     'SolarizeIncreasing': _LutOp(lambda level, negate: _solarize_lut(256 - int(256 * level))),
     'SolarizeAdd': _LutOp(lambda level, negate: _solarize_add_lut(int(110 * level))),
-    'Color': _PixelOp(_enhance_original(ImageEnhance.Color)),
-    'ColorIncreasing': _PixelOp(_enhance(ImageEnhance.Color)),
-    'Contrast': _FrameOp(_enhance_original(ImageEnhance.Contrast)),
-    'ContrastIncreasing': _FrameOp(_enhance(ImageEnhance.Contrast)),
+    'Color': _PixelOp(_enhance(ImageEnhance.Color, _factor_original)),
+    'ColorIncreasing': _PixelOp(_enhance(ImageEnhance.Color, _factor)),
+    'Contrast': _ContrastOp(_factor_original),
+    'ContrastIncreasing': _ContrastOp(_factor),
     # Brightness blends with black: a table.
-    'Brightness': _LutOp(lambda level, negate: _blend_lut(0.0, 0.1 + 1.8 * level)),
-    'BrightnessIncreasing': _LutOp(
-        lambda level, negate: _blend_lut(0.0, 1.0 + _sign(0.9 * level, negate))
-    ),
-    'Sharpness': _FilterOp(_enhance_original(ImageEnhance.Sharpness)),
-    'SharpnessIncreasing': _FilterOp(_enhance(ImageEnhance.Sharpness)),
+    'Brightness': _LutOp(lambda level, negate: _blend_lut(0.0, _factor_original(level, negate))),
+    'BrightnessIncreasing': _LutOp(lambda level, negate: _blend_lut(0.0, _factor(level, negate))),
+    'Sharpness': _SharpnessOp(_factor_original),
+    'SharpnessIncreasing': _SharpnessOp(_factor),
     'ShearX': _AffineOp(lambda level, negate, size: (1, _sign(0.3 * level, negate), 0, 0, 1, 0)),
     'ShearY': _AffineOp(lambda level, negate, size: (1, 0, 0, _sign(0.3 * level, negate), 1, 0)),
     'TranslateXRel': _AffineOp(
@@ -385,11 +506,15 @@ class ClipRandAugment(BaseTransform):
     timm's default draws bilinear or bicubic per image) and fill exposed
     borders with ``fill`` (timm's and the authors' 128 grey).
 
-    The ops give PIL's pixels: PIL's own functions frame by frame, except
-    the table ops (``Brightness``, ``Invert``, ``Posterize``, ``Solarize``,
-    ``SolarizeAdd``: PIL's tables through ``cv2.LUT``) and bicubic shears
-    and translations (:func:`affine_bicubic_lines`, whole clip, within one
-    grey level of PIL's at under 1e-3 of the values); :meth:`apply_plan`
+    The ops give PIL's pixels. Exactly: the table ops (``Brightness``,
+    ``Invert``, ``Posterize``, ``Solarize``, ``SolarizeAdd``: PIL's tables
+    through ``cv2.LUT``), ``AutoContrast`` and ``Equalize`` (PIL's tables
+    from each frame's histogram), ``Contrast`` (a table per frame from PIL's
+    mean luma), ``Sharpness`` (PIL's ``SMOOTH`` in OpenCV, PIL's blend in
+    numpy) and ``Color`` (PIL). Bicubic shears and translations run for the
+    whole clip (:func:`affine_bicubic_lines`, within one grey level of
+    PIL's at under 1e-3 of the values); rotations in PIL frame by frame.
+    :meth:`apply_plan`
     can compute a region of the result alone
     (``PillowRandomSizedCrop`` uses it to augment only the pixels its crop
     reads).
@@ -487,7 +612,8 @@ class ClipRandAugment(BaseTransform):
         for name, magnitude, negate in reversed(plan):
             regions.insert(0, _OPS[name].source(regions[0], size, magnitude / 10.0, negate))
         x0, y0, x1, y1 = regions[0]
-        imgs = [np.array(f[y0:y1, x0:x1]) for f in frames]
+        # Views: every op returns new arrays.
+        imgs = [f[y0:y1, x0:x1] for f in frames]
         for k, (name, magnitude, negate) in enumerate(plan):
             op, level = _OPS[name], magnitude / 10.0
             imgs = (
@@ -533,20 +659,26 @@ class ClipRandomGrayscale(BaseTransform):
         gray = bool(np.random.rand() < self.prob)
         results['grayscale'] = gray
         if gray:
-            results['imgs'] = [
-                np.repeat(luma(img)[..., None], 3, axis=2) for img in results['imgs']
-            ]
+            clip = luma(np.stack(results['imgs']))  # (N, H, W)
+            results['imgs'] = list(np.repeat(clip[..., None], 3, axis=3))
         return results
 
     def __repr__(self) -> str:
         return f'{self.__class__.__name__}(prob={self.prob})'
 
 
+# PIL's integer luma weights and rounding offset, as OpenCV's transform matrix.
+_LUMA = np.array([[19595, 38470, 7471, 0x8000]], np.float32)
+
+
 def luma(img: np.ndarray) -> np.ndarray:
-    """PIL's ``convert('L')`` of ``(..., 3)`` uint8 RGB: ``(...)`` uint8."""
-    rgb = img.astype(np.uint32)
-    weighted = rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000
-    return (weighted >> 16).astype(np.uint8)
+    """PIL's ``convert('L')`` of ``(..., 3)`` uint8 RGB: ``(...)`` uint8,
+    ``(19595 R + 38470 G + 7471 B + 2**15) >> 16``. Summed by OpenCV in
+    single precision, which is exact here: every product and partial sum
+    is an integer below ``2**24``."""
+    weighted = cv2.transform(img.reshape(-1, 1, 3).astype(np.float32), _LUMA)
+    weighted *= 1.0 / 65536
+    return np.floor(weighted, out=weighted).astype(np.uint8).reshape(img.shape[:-1])
 
 
 def _frame_size_for_crop(imgs, crop_w: int, crop_h: int, transform: str) -> Tuple[int, int]:

@@ -3,14 +3,14 @@
 MMAction2's ``Resize`` resizes with cv2, which does not antialias when it
 shrinks and whose bicubic differs from PIL's; the authors' models were
 trained on PIL's (torchvision ``Resize`` on PIL images). These transforms
-give PIL's pixels on ``(H, W, 3)`` uint8 RGB frames: PIL itself where it
-must (a resize over a fractional source box), otherwise torch's antialiased
-``interpolate`` over the whole clip, in the pass order PIL takes
-(:func:`resize_clip`).
+give PIL's pixels on ``(H, W, 3)`` uint8 RGB frames with torch's
+antialiased kernels over the whole clip, one pass at a time in the order
+PIL takes (:func:`resize_clip`), also for the pixels of a crop alone
+(:func:`resize_clip_region`).
 ``tests/datasets/test_authors_pixels.py`` compares them with an independent
-re-implementation of the authors' pipeline.
-"""
+re-implementation of the authors' pipeline."""
 
+import functools
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -73,38 +73,71 @@ def source_region(
     )
 
 
-def resize_region(
-    img: np.ndarray,
+def resize_clip_region(
+    parts: Sequence[np.ndarray],
     size: Tuple[int, int],
     box: Tuple[int, int, int, int],
-    resample: int,
-    src_size: Optional[Tuple[int, int]] = None,
+    interpolation: str,
+    src_size: Tuple[int, int],
     origin: Tuple[int, int] = (0, 0),
 ) -> np.ndarray:
-    """Pixels ``box = (x, y, w, h)`` of a frame resized to ``size = (W,
-    H)``, computed without resizing the rest: PIL's resize over the matching
-    source box gives the same filter centres and support (equal to a full
-    resize then crop, up to a rare 1-level rounding difference).
+    """Pixels ``box = (x, y, w, h)`` of whole frames resized to ``size =
+    (W, H)``, computed for the clip at once without resizing the rest.
 
-    ``img`` may hold only part of the source frame: the pixels from
-    ``origin = (x0, y0)`` of a frame of ``src_size`` (default: ``img`` is
-    the whole frame), covering at least :func:`source_region` of ``box``.
+    ``parts``: ``(h_r, w_r, 3)`` uint8 arrays, the pixels from ``origin =
+    (x0, y0)`` of frames of ``src_size = (W_src, H_src)``, covering at least
+    :func:`source_region` of ``box``. Returns ``(N, h, w, 3)`` uint8.
+
+    torch's antialiased kernels place output pixel ``i`` of a pass at input
+    position ``(i + 0.5) * scale`` from the input's first pixel, so each
+    pass runs on a buffer that starts where the frame starts (the pixels
+    before ``origin`` are left uninitialised) and computes outputs ``0 ..
+    x + w`` (rows ``0 .. y + h``): the ones before the box read only those
+    unset pixels and are dropped; the box's own read only ``parts``, at the
+    whole-frame resize's filter positions and with its border clamping
+    (where ``parts`` reach the frame's end). Passes in PIL's order
+    (:func:`pil_vertical_first` of the whole frame).
     """
-    if src_size is None:
-        src_size = (img.shape[1], img.shape[0])
     x, y, w, h = box
+    ox, oy = origin
     if tuple(src_size) == tuple(size):
-        x, y = x - origin[0], y - origin[1]
-        return img[y : y + h, x : x + w]
-    sx, sy = src_size[0] / size[0], src_size[1] / size[1]
-    img_h, img_w = img.shape[:2]
-    source_box = (
-        max(0.0, x * sx - origin[0]),
-        max(0.0, y * sy - origin[1]),
-        min(float(img_w), (x + w) * sx - origin[0]),
-        min(float(img_h), (y + h) * sy - origin[1]),
-    )
-    return np.array(Image.fromarray(img).resize((w, h), resample, box=source_box))
+        return np.stack([part[y - oy : y - oy + h, x - ox : x - ox + w] for part in parts])
+    clip = np.stack(parts) if not isinstance(parts, np.ndarray) else parts
+    scale_x, scale_y = size[0] / src_size[0], size[1] / src_size[1]
+    steps = [('x', ox, x, w, scale_x), ('y', oy, y, h, scale_y)]
+    if pil_vertical_first(src_size, size):
+        steps.reverse()
+    for axis, start, first, length, scale in steps:
+        clip = _anchored_pass(clip, axis, start, first, length, scale, interpolation)
+    return clip
+
+
+def _anchored_pass(
+    clip: np.ndarray, axis: str, start: int, first: int, length: int, scale: float, mode: str
+) -> np.ndarray:
+    """One axis of :func:`resize_clip_region`: ``clip`` ``(N, h, w, 3)``
+    holds frame pixels from ``start`` on along ``axis``; returns outputs
+    ``first .. first + length`` of the whole-frame pass at ``scale``
+    (output / input)."""
+    n, h, w, _ = clip.shape
+    along = 2 if axis == 'x' else 1
+    shape = list(clip.shape)
+    shape[along] += start
+    buffer = np.empty(shape, np.uint8)
+    if axis == 'x':
+        buffer[:, :, start:] = clip
+    else:
+        buffer[:, start:] = clip
+    # torch skips a pass whose output length equals its input's: ask for
+    # one output more (it reads inside the buffer, and is dropped).
+    count = first + length
+    if count == shape[along]:
+        count += 1
+    out_size = [h, count] if axis == 'x' else [count, w]
+    scales = (1.0, scale) if axis == 'x' else (scale, 1.0)
+    out = _AA[mode](torch.from_numpy(buffer).permute(0, 3, 1, 2), out_size, False, *scales)
+    out = out.permute(0, 2, 3, 1).numpy()
+    return out[:, :, first : first + length] if axis == 'x' else out[:, first : first + length]
 
 
 def _gather(frames: List[np.ndarray], inverse: np.ndarray) -> List[np.ndarray]:
@@ -116,11 +149,44 @@ def _gather(frames: List[np.ndarray], inverse: np.ndarray) -> List[np.ndarray]:
     return out
 
 
-def _torch_resize(clip: torch.Tensor, steps, interpolation: str) -> torch.Tensor:
-    for step in steps:
-        if tuple(clip.shape[2:]) != step:
-            clip = F.interpolate(clip, size=step, mode=interpolation, antialias=True)
-    return clip
+# torch's antialiased kernels, with explicit scales (output / input):
+# ``(input, output_size, align_corners, scale_h, scale_w)``.
+_AA = {
+    'bilinear': torch._C._nn._upsample_bilinear2d_aa,
+    'bicubic': torch._C._nn._upsample_bicubic2d_aa,
+}
+
+
+@functools.lru_cache(maxsize=None)
+def _pillow_orders_passes() -> bool:
+    """Whether the installed PIL picks its pass order by the sizes (Pillow
+    13 does, see :func:`pil_vertical_first`; older versions always resize
+    horizontally first). Probed once on a small noise image whose rule
+    says vertical first, where the two orders differ at about a quarter
+    of the values."""
+    noise = np.random.RandomState(0).randint(0, 256, (48, 16, 3)).astype(np.uint8)
+    want = torch.from_numpy(np.array(Image.fromarray(noise).resize((12, 12), Image.BICUBIC)))
+    clip = torch.from_numpy(noise[None]).permute(0, 3, 1, 2)
+
+    def passes(order):
+        out = clip
+        for size in order:
+            out = F.interpolate(out, size=size, mode='bicubic', antialias=True)
+        return (out[0].permute(1, 2, 0) != want).sum().item()
+
+    return passes([(12, 16), (12, 12)]) < passes([(48, 12), (12, 12)])
+
+
+def pil_vertical_first(src_size: Tuple[int, int], size: Tuple[int, int]) -> bool:
+    """Whether PIL resizes ``src_size = (w, h)`` to ``size`` vertically
+    first. Which pass comes first changes the rounding of the 8-bit
+    intermediate (a quarter of the values by one level). Pillow 13
+    (``ImagingResample``, python-pillow/Pillow#9549) goes vertical first
+    when the height shrinks by more than twice as many pixels as the width
+    does; older Pillow always goes horizontal first."""
+    (src_w, src_h), (out_w, out_h) = src_size, size
+    shrink = src_h - out_h
+    return shrink > 0 and shrink > 2 * (src_w - out_w) and _pillow_orders_passes()
 
 
 def resize_clip(frames: Sequence[np.ndarray], size: Tuple[int, int], interpolation: str):
@@ -129,29 +195,28 @@ def resize_clip(frames: Sequence[np.ndarray], size: Tuple[int, int], interpolati
 
     torch's antialiased ``interpolate`` implements PIL's filters (bicubic
     ``a = -0.5``, support widened by the shrink factor, separable with an
-    8-bit intermediate) at a fifth to an eighth of PIL's time, one axis per
-    call. Which axis comes first changes the intermediate's rounding (0.2
-    grey levels on average), and PIL picks the order by the sizes. So the
-    first frame is resized by PIL, and the order whose torch result equals
-    it is used for the other frames. Frames already at ``size`` are
-    returned as they are, as torchvision does.
+    8-bit intermediate) at a fifth to an eighth of PIL's time; its weights
+    have 14-15 fractional bits where PIL's have 22, so about 0.3 % of the
+    values come out one level off per pass. One pass per call, in PIL's
+    order (:func:`pil_vertical_first`). Frames already at ``size`` are
+    returned as they are, as torchvision does. Returns a list of ``(H, W,
+    3)`` views of one array.
     """
     height, width = frames[0].shape[:2]
     out_w, out_h = size
     if (width, height) == (out_w, out_h):
         return list(frames)
-    first = np.array(Image.fromarray(frames[0]).resize(size, RESAMPLE[interpolation]))
-    if len(frames) == 1:
-        return [first]
-    # (N, H, W, 3) viewed as (N, 3, H, W) channels-last: torch's uint8 kernels.
-    clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2)
-    orders = ([(height, out_w), (out_h, out_w)], [(out_h, width), (out_h, out_w)])
-    probe = torch.from_numpy(first).permute(2, 0, 1)
-    errors = [
-        (_torch_resize(clip[:1], order, interpolation)[0] != probe).sum().item() for order in orders
-    ]
-    out = _torch_resize(clip[1:], orders[int(np.argmin(errors))], interpolation)
-    return [first] + list(out.permute(0, 2, 3, 1).numpy())
+    # (N, H, W, 3) viewed as (N, 3, H, W) channels-last, contiguous: torch's
+    # fast uint8 kernels (a view of a crop would take the slow path).
+    clip = np.ascontiguousarray(frames) if isinstance(frames, np.ndarray) else np.stack(frames)
+    out = torch.from_numpy(clip).permute(0, 3, 1, 2)
+    steps = [(height, out_w), (out_h, out_w)]
+    if pil_vertical_first((width, height), size):
+        steps = [(out_h, width), (out_h, out_w)]
+    for step in steps:
+        if tuple(out.shape[2:]) != step:
+            out = F.interpolate(out, size=step, mode=interpolation, antialias=True)
+    return list(out.permute(0, 2, 3, 1).numpy())
 
 
 @TRANSFORMS.register_module()
@@ -262,7 +327,7 @@ class PillowRandomSizedCrop(BaseTransform):
         self.interpolation = interpolation
         self.resize_interpolation = resize_interpolation
         _resample(interpolation, 'interpolation', owner)  # validates
-        self.resize_resample = _resample(resize_interpolation, 'resize_interpolation', owner)
+        _resample(resize_interpolation, 'resize_interpolation', owner)  # validates
         self.rand_augment = None
         if rand_augment is not None:
             from .augment import ClipRandAugment
@@ -312,21 +377,17 @@ class PillowRandomSizedCrop(BaseTransform):
             results['rand_augment_ops'] = plan
         box = self.draw_box(*size)
         results['sized_crop_fallback'] = box is None
-        if box is not None and plan:
+        if box is not None:
             # Augment and resize only the source pixels the crop reads.
             x, y, w, h = box
             region = source_region(box, size, src_size)
-            parts = self.rand_augment.apply_plan(imgs, plan, region)
-            crops = [
-                resize_region(part, size, box, self.resize_resample, src_size, region[:2])
-                for part in parts
-            ]
-        elif box is not None:
-            x, y, w, h = box
-            crops = [
-                img[y : y + h, x : x + w]
-                for img in resize_clip(imgs, size, self.resize_interpolation)
-            ]
+            if plan:
+                parts = self.rand_augment.apply_plan(imgs, plan, region)
+            else:
+                parts = [img[region[1] : region[3], region[0] : region[2]] for img in imgs]
+            crops = resize_clip_region(
+                parts, size, box, self.resize_interpolation, src_size, region[:2]
+            )
         else:
             if plan:
                 imgs = self.rand_augment.apply_plan(imgs, plan)

@@ -42,12 +42,21 @@ class RepeatAugment(BaseTransform):
         ]
         self.num_repeats = num_repeats
 
-    def _one_view(self, results: Dict) -> Optional[Dict]:
+    def _one_view(self, results: Dict, last: bool) -> Optional[Dict]:
         view = {
             key: value if key == 'imgs' else copy.deepcopy(value) for key, value in results.items()
         }
-        # Own copies: some transforms (Flip) work in place.
-        view['imgs'] = [img.copy() for img in results['imgs']]
+        # Own arrays: some transforms (Flip) work in place. The last view runs
+        # after the others and takes the decoded frames themselves (a frame
+        # listed twice as one array is copied, so that it is not flipped twice).
+        if last:
+            seen: set = set()
+            view['imgs'] = []
+            for img in results['imgs']:
+                view['imgs'].append(img.copy() if id(img) in seen else img)
+                seen.add(id(img))
+        else:
+            view['imgs'] = [img.copy() for img in results['imgs']]
         for t in self.transforms:
             view = t(view)
             if view is None:
@@ -57,8 +66,8 @@ class RepeatAugment(BaseTransform):
     def transform(self, results: Dict) -> Optional[Dict]:
         num_frames = len(results['imgs'])
         views = []
-        for _ in range(self.num_repeats):
-            view = self._one_view(results)
+        for k in range(self.num_repeats):
+            view = self._one_view(results, last=k == self.num_repeats - 1)
             if view is None:
                 return None
             if len(view['imgs']) != num_frames:
