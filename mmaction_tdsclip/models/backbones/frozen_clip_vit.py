@@ -148,7 +148,9 @@ class FrozenCLIPViT(FrozenTokenBackbone):
         open_clip_pretrained: The open_clip pretrained tag (for example
             ``'openai'``); open_clip downloads it if it is not cached.
         precision: ``'bf16'``/``'fp16'`` run the tower under autocast and
-            return tokens in that dtype; ``'fp32'`` is exact.
+            return tokens in that dtype; ``'fp32'`` adds no autocast of its
+            own and returns float32 tokens (see
+            :class:`FrozenTokenBackbone`).
         use_sdpa: Use fused scaled-dot-product attention.
         act_layer: MLP activation: ``'quick_gelu'`` for OpenAI CLIP weights,
             ``'gelu'`` for open_clip models trained with plain GELU.

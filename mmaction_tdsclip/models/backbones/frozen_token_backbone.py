@@ -22,6 +22,11 @@ class FrozenTokenBackbone(BaseModule):
     Args:
         precision: ``'fp32'``, ``'bf16'`` or ``'fp16'``; the low precisions
             run the blocks under autocast and return tokens in that dtype.
+            ``'fp32'`` adds no autocast of its own: an enclosing one (such
+            as MMEngine's ``AmpOptimWrapper``) still runs the tower's
+            matrix products in half precision, and the tokens are returned
+            (and kept for the side network's backward) in float32, twice
+            the memory of ``'fp16'`` for the same products.
         init_cfg: Unused: weights are set at construction, so that a test
             run (which never calls ``init_weights``) cannot use random ones.
     """
