@@ -22,6 +22,11 @@ Memory is reported three ways (see the README's "Speed and memory"):
   ``projected_gpu_peak_bytes`` at ``--project-batch`` (32) clips with mixed
   precision.
 
+The two device-independent measures run with a ``TorchDispatchMode`` active,
+under which ``torch.compile`` runs a frame eagerly: for a row with
+``model.compile=True`` they are the eager model's; its step time and resident
+set are its own (the resident set includes the compiler's).
+
 Example::
 
     python tools/benchmark.py --configs authors tdsclip tdsclip-reference --steps 3

@@ -96,6 +96,21 @@ def pair(**switch):
     return run(ref, x), run(opt, x), (ref, opt)
 
 
+def assert_same_step(expected, got, models, probs_atol, grad_rtol):
+    """Loss, probabilities, every gradient (within ``grad_rtol`` of its largest magnitude) and
+    every buffer of two ``run`` results of ``models = (expected model, got model)``."""
+    (loss_e, grads_e, probs_e), (loss_g, grads_g, probs_g) = expected, got
+    torch.testing.assert_close(loss_g, loss_e, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(probs_g, probs_e, atol=probs_atol, rtol=0)
+    assert grads_e.keys() == grads_g.keys()
+    for name in grads_e:
+        # biases feeding a BatchNorm have an exactly-zero true gradient: hence the absolute floor
+        scale = grads_e[name].abs().max()
+        assert (grads_g[name] - grads_e[name]).abs().max() <= grad_rtol * scale + 1e-6, name
+    for (name, a), b in zip(models[0].named_buffers(), models[1].buffers()):
+        torch.testing.assert_close(b.float(), a.float(), atol=1e-5, rtol=1e-5, msg=name)
+
+
 @pytest.mark.parametrize(
     'switch',
     [
@@ -109,16 +124,8 @@ def pair(**switch):
     ],
 )
 def test_fp32_switches_match_reference(switch):
-    (loss_r, grads_r, probs_r), (loss_o, grads_o, probs_o), (ref, opt) = pair(**switch)
-    torch.testing.assert_close(loss_o, loss_r, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(probs_o, probs_r, atol=1e-4, rtol=0)
-    assert grads_r.keys() == grads_o.keys()
-    for name in grads_r:
-        # biases feeding a BatchNorm have an exactly-zero true gradient: hence the absolute floor
-        scale = grads_r[name].abs().max()
-        assert (grads_o[name] - grads_r[name]).abs().max() <= 1e-3 * scale + 1e-6, name
-    for (name, a), b in zip(ref.named_buffers(), opt.buffers()):
-        torch.testing.assert_close(a.float(), b.float(), atol=1e-5, rtol=1e-5, msg=name)
+    expected, got, models = pair(**switch)
+    assert_same_step(expected, got, models, probs_atol=1e-4, grad_rtol=1e-3)
 
 
 @pytest.mark.parametrize(
@@ -196,15 +203,7 @@ def test_compiled_model_matches_eager():
     compiled.load_state_dict(eager.state_dict())
     assert compiled.neck._compiled_call_impl is not None
     x = torch.randn(2, 1, 3, 20, 32, 32)
-    (loss_e, grads_e, probs_e), (loss_c, grads_c, probs_c) = run(eager, x), run(compiled, x)
-    torch.testing.assert_close(loss_c, loss_e, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(probs_c, probs_e, atol=1e-5, rtol=0)
-    assert grads_c.keys() == grads_e.keys()
-    for name in grads_e:
-        scale = grads_e[name].abs().max()
-        assert (grads_c[name] - grads_e[name]).abs().max() <= 1e-4 * scale + 1e-6, name
-    for (name, a), b in zip(eager.named_buffers(), compiled.buffers()):
-        torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-5, msg=name)
+    assert_same_step(run(eager, x), run(compiled, x), (eager, compiled), 1e-5, grad_rtol=1e-4)
     copied = copy.deepcopy(compiled)
     assert copied.neck._compiled_call_impl is None and copied.backbone._compiled_call_impl is None
 
