@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 from mmaction.registry import MODELS
 
-from ..layers import batch_norm_last_dim, is_patch_conv, patch_conv3d
+from ..layers import conv_bn_tokens
 
 
 def local_frame_differences(frames: torch.Tensor) -> torch.Tensor:
@@ -87,11 +87,7 @@ class SMEAdapter(nn.Module):
         """The same computation, channels-last: ``(B, C, T, n, H, W) -> (B, T', H'*W', D)``.
 
         A patchifying convolution (the default) runs as one matrix product
-        (:func:`~mmaction_tdsclip.models.layers.patch_conv3d`), and the
-        BatchNorm on the channels-last result.
+        (:func:`~mmaction_tdsclip.models.layers.conv_bn_tokens`).
         """
         self._check(windows)
-        diffs = local_frame_differences(windows)
-        if is_patch_conv(self.conv):
-            return batch_norm_last_dim(self.bn, patch_conv3d(diffs, self.conv))
-        return self.bn(self.conv(diffs)).flatten(3).permute(0, 2, 3, 1)
+        return conv_bn_tokens(self.conv, self.bn, local_frame_differences(windows))

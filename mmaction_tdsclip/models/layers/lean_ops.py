@@ -23,6 +23,12 @@ def _rows(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(-1, t.shape[-1])
 
 
+def _renormalise(x, mean, rstd, weight, bias, dtype: torch.dtype) -> torch.Tensor:
+    """``(x - mean) * rstd * weight + bias`` in float32, cast to ``dtype``: a norm's output
+    recomputed in backward from its saved statistics."""
+    return torch.addcmul(bias, (x.float() - mean) * rstd, weight).to(dtype)
+
+
 class _SigmoidGate(torch.autograd.Function):
     """``z + z * (sigmoid(y) - 0.5)`` saving ``z`` and ``y`` only."""
 
@@ -105,7 +111,7 @@ class _BatchNormMLP(torch.autograd.Function):
         x, bn_weight, bn_bias, mean, invstd, w1, b1, w2 = ctx.saved_tensors
         dtype = ctx.dtype
         rows = _rows(x)
-        a = torch.addcmul(bn_bias, (rows.float() - mean) * invstd, bn_weight).to(dtype)
+        a = _renormalise(rows, mean, invstd, bn_weight, bn_bias, dtype)
         h = F.linear(a, w1.to(dtype), b1.to(dtype))
         g = _rows(grad_out).to(dtype)
         grad_w2 = g.t() @ F.gelu(h)
@@ -188,7 +194,7 @@ class _LayerNormLinear(torch.autograd.Function):
         dtype = ctx.dtype
         x_in = x.float() if dtype == torch.float32 else x
         C = x.shape[-1]
-        y = torch.addcmul(ln_bias, (x_in.float() - mean) * rstd, ln_weight).to(dtype)
+        y = _renormalise(x_in, mean, rstd, ln_weight, ln_bias, dtype)
         g = _rows(grad_out).to(dtype)
         grad_weight = (g.t() @ _rows(y)).to(weight.dtype)
         grad_bias = g.sum(0).to(weight.dtype)

@@ -3,6 +3,9 @@
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .lean_ops import batch_norm_last_dim
 
 
 def is_patch_conv(conv: nn.Conv3d) -> bool:
@@ -53,3 +56,15 @@ def patch_conv3d(x: torch.Tensor, conv: nn.Conv3d) -> torch.Tensor:
     for j in range(1, kt):
         out = out + y[:, j : j + To, :, j * D : (j + 1) * D]
     return out if conv.bias is None else out + conv.bias.to(out.dtype)
+
+
+def conv_bn_tokens(conv: nn.Conv3d, bn: _BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    """``bn(conv(x))`` channels-last: ``(B, C, T, H, W) -> (B, T', h*w, D)``.
+
+    A patchifying ``conv`` (:func:`is_patch_conv`) runs as
+    :func:`patch_conv3d` and ``bn`` on its channels-last result; any other
+    runs as it is, and its result is permuted.
+    """
+    if is_patch_conv(conv):
+        return batch_norm_last_dim(bn, patch_conv3d(x, conv))
+    return bn(conv(x)).flatten(3).permute(0, 2, 3, 1)

@@ -10,7 +10,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ...constants import HEAD_WIDTH, PRECISION_DTYPES
 from ..adapters import SMEAdapter
-from ..layers import batch_norm_last_dim, is_patch_conv, patch_conv3d
+from ..layers import conv_bn_tokens
 from .base_side_neck import BaseSideNeck
 from .side_projection import SideProjection
 from .tds_block import TDSBlock, frozen_batchnorm_stats, video_to_tokens
@@ -53,7 +53,7 @@ class TDSSideNetwork(BaseSideNeck):
             connections recompute the normalised CLIP tokens, the blocks run
             in the token layout (see :class:`TDSBlock`), and the stem and
             SME convolutions run as matrix products over patches
-            (:func:`~mmaction_tdsclip.models.layers.patch_conv3d`). Same
+            (:func:`~mmaction_tdsclip.models.layers.conv_bn_tokens`). Same
             result up to floating-point reassociation.
         side_precision: ``'bf16'``/``'fp16'`` run the side network under
             autocast (mixed precision; on CPU this is the way to get it, as
@@ -173,13 +173,13 @@ class TDSSideNetwork(BaseSideNeck):
         """
         windows = self.layout.split(frames)  # (B, C, T, n, H, W)
         centre = windows[:, :, :, self.layout.centre]
-        if not (self.memory_efficient and is_patch_conv(self.stem_conv)):
+        if not self.memory_efficient:
             x = self.alpha * self.stem_norm(self.stem_conv(centre))
             if self.sme is not None:
                 x = x + self.beta * self.sme(windows)
             return video_to_tokens(x)
         # Channels-last throughout: the patchifying convolutions as matrix products.
-        x = self.alpha * batch_norm_last_dim(self.stem_norm, patch_conv3d(centre, self.stem_conv))
+        x = self.alpha * conv_bn_tokens(self.stem_conv, self.stem_norm, centre)
         if self.sme is not None:
             x = x + self.beta * self.sme.forward_tokens(windows)
         return x.flatten(0, 1)
