@@ -17,6 +17,7 @@ from mmengine.optim import OptimWrapper
 from mmengine.optim.scheduler import CosineAnnealingLR, LinearLR, MultiStepLR
 
 from mmaction_tdsclip.engine.hooks.resume_lr_scale_hook import scale_resumed_lr
+from mmaction_tdsclip.weights.reader import read_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / 'tests'
@@ -101,7 +102,7 @@ def test_following_the_printed_advice_reaches_the_end(tmp_path, env):
     assert second.returncode == 0, second.stdout[-4000:]
     assert 'Resumed with the learning rate scaled by 0.1' in second.stdout
     assert (work_dir / f'iter_{MAX_ITERS}.pth').is_file()
-    state = torch.load(work_dir / f'iter_{MAX_ITERS}.pth', map_location='cpu', weights_only=False)
+    state = read_checkpoint(work_dir / f'iter_{MAX_ITERS}.pth')
     # Resumed at 1e-1 (after the x10 step), scaled to 1e-2, unchanged to the end.
     assert state['optimizer']['param_groups'][0]['lr'] == pytest.approx(BASE_LR)
     assert all(bool(torch.isfinite(v).all()) for v in state['state_dict'].values())
